@@ -1,0 +1,13 @@
+"""trt_dyn: dynamic-shape models to TensorRT through Torch-TensorRT's Dynamo path, without partitioning.
+
+``import trt_dyn`` (before ``torch_tensorrt.dynamo.compile``) registers the ``trt_dyn::*_dyn`` ops,
+their TensorRT converters and the static-to-dyn lowering pass. Importing it again, or after
+torch_tensorrt, is harmless: every registration is idempotent.
+"""
+
+from __future__ import annotations
+
+from ._trt import FLAVOR, IS_RTX, torch_tensorrt, trt  # noqa: F401  (shim first, then torch_tensorrt)
+from . import no_gpu  # noqa: F401
+
+__version__ = "0.1.0"

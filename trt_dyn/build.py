@@ -1,0 +1,129 @@
+"""Build serialized TensorRT engines through torch_tensorrt's own interpreter, keeping the network.
+
+:func:`capture_builds` records every engine torch_tensorrt builds inside the ``with`` block, together
+with its ``INetworkDefinition`` (weights kept alive, so layers and constants can be read back) and
+its optimization profiles. :func:`build_engine` is the one-call form used by the demo and tests:
+exported program in, one :class:`BuiltEngine` out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+
+from ._trt import torch_tensorrt, trt
+from .inputs import resolve_inputs
+
+Shape = Tuple[int, ...]
+
+
+@dataclass
+class BuiltEngine:
+    """One TensorRT engine built by torch_tensorrt, with the network it came from."""
+
+    name: str
+    serialized_engine: bytes
+    network: Any  # trt.INetworkDefinition, valid while this object lives
+    input_names: List[str]
+    output_names: List[str]
+    #: one dict per optimization profile: input name -> (min, opt, max)
+    profiles: List[Dict[str, Tuple[Shape, Shape, Shape]]]
+    build_seconds: float
+    #: the interpreter owns the builder, network and weight buffers; keep it alive with the network
+    _owner: Any = field(default=None, repr=False)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.network.num_layers)
+
+    def save(self, path: str) -> int:
+        with open(path, "wb") as handle:
+            handle.write(self.serialized_engine)
+        return len(self.serialized_engine)
+
+
+def _read_profiles(interpreter: Any) -> List[Dict[str, Tuple[Shape, Shape, Shape]]]:
+    network = interpreter.ctx.net
+    profiles = []
+    for profile in interpreter.optimization_profiles or []:
+        shapes = {}
+        for index in range(network.num_inputs):
+            tensor = network.get_input(index)
+            if tensor.is_shape_tensor:
+                lo, opt, hi = profile.get_shape_input(tensor.name)
+            else:
+                lo, opt, hi = profile.get_shape(tensor.name)
+            shapes[tensor.name] = (tuple(lo), tuple(opt), tuple(hi))
+        profiles.append(shapes)
+    return profiles
+
+
+@contextlib.contextmanager
+def capture_builds() -> Iterator[List[BuiltEngine]]:
+    """Record every engine that torch_tensorrt's interpreter builds inside the block."""
+    from torch_tensorrt.dynamo.conversion import _conversion
+
+    base = _conversion.TRTInterpreter
+    records: List[BuiltEngine] = []
+
+    class RecordingInterpreter(base):  # type: ignore[misc, valid-type]
+        def run(self, *args: Any, **kwargs: Any) -> Any:
+            # torch_tensorrt frees the host copies of the weights after building; the network
+            # points at them, so they must outlive it for the layers to be read back.
+            self.ctx.clear_cpu_weights_reference_holder = lambda: None
+            start = time.perf_counter()
+            result = super().run(*args, **kwargs)
+            seconds = time.perf_counter() - start
+            records.append(
+                BuiltEngine(
+                    name=f"_run_on_acc_{len(records)}",
+                    serialized_engine=bytes(memoryview(result.engine.serialize())),
+                    network=self.ctx.net,
+                    input_names=list(result.input_names),
+                    output_names=list(result.output_names),
+                    profiles=_read_profiles(self),
+                    build_seconds=seconds,
+                    _owner=self,
+                )
+            )
+            return result
+
+    _conversion.TRTInterpreter = RecordingInterpreter
+    try:
+        yield records
+    finally:
+        _conversion.TRTInterpreter = base
+
+
+def default_settings() -> Dict[str, Any]:
+    """Settings every CPU build needs: no engine cache, no timing cache reuse across runs."""
+    return {"cache_built_engines": False, "reuse_cached_engines": False}
+
+
+def build_engine(
+    exported_program: torch.export.ExportedProgram,
+    arg_inputs: Optional[Sequence[Any]] = None,
+    **settings: Any,
+) -> BuiltEngine:
+    """Convert ``exported_program`` with torch_tensorrt and build one serialized engine.
+
+    ``arg_inputs`` are ``torch_tensorrt.Input`` specs or example tensors; when omitted the
+    optimization profile is taken from the export's ``Dim`` ranges (see :func:`trt_dyn.inputs.resolve_inputs`).
+    Works with or without a GPU; without one the engine is built by TensorRT-RTX on the CPU.
+    """
+    inputs = resolve_inputs(exported_program, arg_inputs)
+    options = {**default_settings(), "require_full_compilation": True, **settings}
+    with capture_builds() as records:
+        torch_tensorrt.dynamo.convert_exported_program_to_serialized_trt_engine(
+            exported_program, arg_inputs=inputs, **options
+        )
+    if len(records) != 1:
+        raise RuntimeError(f"expected one TensorRT engine, torch_tensorrt built {len(records)}")
+    return records[0]
+
+
+__all__ = ["BuiltEngine", "capture_builds", "build_engine", "default_settings", "trt"]

@@ -1,0 +1,1 @@
+"""Testing utilities: GPU availability, the CPU reference executor, compile_cpu and the converter harness."""
