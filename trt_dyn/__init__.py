@@ -11,3 +11,8 @@ from ._trt import FLAVOR, IS_RTX, torch_tensorrt, trt  # noqa: F401  (shim first
 from . import no_gpu  # noqa: F401
 
 __version__ = "0.1.0"
+
+# Registration order matters: ops must exist before converters and lowering refer to them.
+from . import ops  # noqa: E402,F401
+from . import converters  # noqa: E402,F401
+from . import lowering  # noqa: E402,F401
