@@ -1,0 +1,64 @@
+"""Importing trt_dyn twice, or after torch_tensorrt, is harmless."""
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def _registry_snapshot_code() -> str:
+    return """
+        def snapshot():
+            import torch_tensorrt.dynamo.conversion._ConverterRegistry as registry
+            from torch_tensorrt.dynamo.lowering.passes import _aten_lowering_pass as passes
+            converters = sum(len(v) for v in registry.DYNAMO_ATEN_CONVERTERS.values())
+            lowering = len(passes.ATEN_POST_LOWERING_PASSES.passes)
+            return converters, lowering
+    """
+
+
+def test_import_twice_and_reload_register_once():
+    out = _run(
+        _registry_snapshot_code()
+        + """
+        import importlib
+        import trt_dyn
+        first = snapshot()
+        import trt_dyn
+        for name in ("trt_dyn.ops", "trt_dyn.converters", "trt_dyn.lowering"):
+            importlib.reload(importlib.import_module(name))
+        assert snapshot() == first, (first, snapshot())
+        print("same", first)
+        """
+    )
+    assert "same" in out
+
+
+def test_import_after_torch_tensorrt():
+    # torch_tensorrt needs a device query to import; emulate the user's GPU machine by answering it
+    # before torch_tensorrt is imported, then import trt_dyn afterwards.
+    out = _run(
+        _registry_snapshot_code()
+        + """
+        import torch
+        if not torch.cuda.is_available():
+            torch.cuda.get_device_capability = lambda device=None: (8, 9)
+            torch.cuda.current_device = lambda: 0
+        import torch_tensorrt
+        before = snapshot()
+        import trt_dyn
+        after = snapshot()
+        import trt_dyn
+        assert snapshot() == after
+        assert after[0] >= before[0]
+        print("ok", before, after)
+        """
+    )
+    assert "ok" in out
