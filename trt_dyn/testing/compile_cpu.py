@@ -1,0 +1,310 @@
+"""``torch_tensorrt.dynamo.compile`` with every TensorRT engine run by the CPU reference executor.
+
+:func:`compile_cpu` calls torch_tensorrt's own ``torch_tensorrt.dynamo.compile``: the same lowering,
+partitioning (``require_full_compilation``, ``min_block_size``, ``torch_executed_ops``, ...),
+interpreter, converters and TensorRT builder run. Only the last step differs: where torch_tensorrt
+wraps each serialized engine in a ``TorchTensorRTModule`` (which needs a GPU to run), compile_cpu
+keeps the ``INetworkDefinition`` the engine was built from and puts an :class:`ExecutorEngineModule`
+in its place, which evaluates that network with :func:`trt_dyn.testing.executor.execute_network`.
+The PyTorch segments of a partitioned graph stay as torch_tensorrt left them and run on the CPU.
+
+How it hooks in, all undone when compile returns or raises:
+
+* ``torch_tensorrt.dynamo._compiler.convert_module`` (the name ``compile_module`` calls per TensorRT
+  segment) is replaced by a function calling torch_tensorrt's own ``interpret_module_to_result``
+  inside :func:`trt_dyn.build.capture_builds`, which records the network;
+* ``torch_tensorrt.dynamo._compiler.to_torch_device`` is made to return the CPU device: compile
+  moves the PyTorch segments of a partitioned graph to ``settings.device`` (always a CUDA device in
+  torch_tensorrt, it accepts no other), which cannot exist here. Nothing else in compile uses it.
+
+With ``run_engines=True`` the real ``torch_tensorrt.dynamo.compile`` runs unchanged (real engines on
+the GPU); it needs a usable GPU (:func:`trt_dyn.testing.gpu.gpu_skip_reason`) and raises otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+
+from .._trt import torch_tensorrt
+from ..build import BuiltEngine, capture_builds, default_settings
+from ..inputs import resolve_inputs
+from .gpu import gpu_skip_reason
+
+__all__ = [
+    "compile_cpu",
+    "CompiledModule",
+    "ExecutorEngineModule",
+    "PyTorchNode",
+    "pytorch_nodes",
+    "GpuUnavailableError",
+]
+
+_ENGINE_PREFIXES = ("_run_on_acc",)
+# Pure plumbing between partitions and shape assertions: not computation left to PyTorch.
+_PLUMBING = {"getitem", "_assert_scalar", "sym_constrain_range_for_size", "_assert_tensor_metadata"}
+
+
+class GpuUnavailableError(RuntimeError):
+    """``run_engines=True`` was asked for on a machine where TensorRT engines cannot run."""
+
+
+@dataclass(frozen=True)
+class PyTorchNode:
+    """A node of the compiled graph that runs in PyTorch instead of TensorRT."""
+
+    name: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.target})"
+
+
+def _target_name(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    if isinstance(target, torch._ops.OpOverload):
+        return str(target)  # e.g. "torchvision.roi_align.default"
+    return getattr(target, "__name__", None) or str(target)
+
+
+def _is_engine(name: str) -> bool:
+    return any(str(name).startswith(prefix) for prefix in _ENGINE_PREFIXES)
+
+
+def _is_plumbing(target: Any) -> bool:
+    if isinstance(target, torch._ops.OpOverload):
+        return target._schema.name.split("::")[-1] in _PLUMBING
+    return getattr(target, "__name__", None) in _PLUMBING
+
+
+def _computation_nodes(graph: torch.fx.Graph) -> List[torch.fx.Node]:
+    return [
+        node
+        for node in graph.nodes
+        if node.op in ("call_function", "call_method") and not _is_plumbing(node.target)
+    ]
+
+
+def pytorch_nodes(partitioned: torch.fx.GraphModule) -> List[PyTorchNode]:
+    """Nodes left to PyTorch by torch_tensorrt's partitioner.
+
+    The fast partitioner puts them in ``_run_on_gpu_*`` submodules, the global one leaves them in the
+    top graph; both are covered. Placeholders, outputs, ``getitem`` and shape assertions are plumbing
+    and not listed.
+    """
+    found: List[PyTorchNode] = []
+    top_level = set(_computation_nodes(partitioned.graph))
+    for node in partitioned.graph.nodes:
+        if node.op == "call_module":
+            if _is_engine(node.target):
+                continue
+            submodule = partitioned.get_submodule(node.target)
+            graph = getattr(submodule, "graph", None)
+            if graph is None:
+                found.append(PyTorchNode(node.name, _target_name(type(submodule).__name__)))
+                continue
+            found.extend(PyTorchNode(inner.name, _target_name(inner.target)) for inner in _computation_nodes(graph))
+        elif node in top_level:
+            found.append(PyTorchNode(node.name, _target_name(node.target)))
+    return found
+
+
+def _as_input_tensor(value: Any, dtype: torch.dtype) -> torch.Tensor:
+    # torch_tensorrt feeds a Python int (a size computed by a preceding PyTorch segment) to the
+    # engine as a tensor; TorchTensorRTModule.forward does torch.tensor(value).
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (int, float, bool, torch.SymInt)):
+        return torch.tensor(int(value) if isinstance(value, torch.SymInt) else value, dtype=dtype)
+    raise TypeError(f"engine input of unsupported type {type(value).__name__}")
+
+
+def _torch_dtype(network_input: Any) -> torch.dtype:
+    from torch_tensorrt._enums import dtype as trt_dtype
+
+    return trt_dtype._from(network_input.dtype).to(torch.dtype)
+
+
+class ExecutorEngineModule(torch.nn.Module):
+    """Stands where torch_tensorrt puts a ``TorchTensorRTModule``; runs the engine's network on the CPU.
+
+    ``forward(*inputs)`` takes the inputs in the order of the FX submodule's placeholders (the
+    engine's ``input_binding_names``) and returns what ``TorchTensorRTModule`` returns: one tensor
+    for a single output, else a tuple in ``output_binding_names`` order.
+    """
+
+    def __init__(
+        self,
+        engine: BuiltEngine,
+        input_binding_names: Sequence[str],
+        output_binding_names: Sequence[str],
+        name: str = "",
+    ):
+        super().__init__()
+        self.engine = engine
+        self.name = name or engine.name
+        self.input_binding_names = list(input_binding_names)
+        self.output_binding_names = list(output_binding_names)
+        network = engine.network
+        by_name = {network.get_input(i).name: network.get_input(i) for i in range(network.num_inputs)}
+        missing = [n for n in self.input_binding_names if n not in by_name]
+        if missing:
+            raise RuntimeError(f"{self.name}: input bindings {missing} are not inputs of the network")
+        self._input_dtypes = [_torch_dtype(by_name[n]) for n in self.input_binding_names]
+
+    @property
+    def network(self) -> Any:
+        return self.engine.network
+
+    @property
+    def serialized_engine(self) -> bytes:
+        return self.engine.serialized_engine
+
+    def setup_engine(self) -> None:
+        """Nothing to set up (compile calls this with ``lazy_engine_init``)."""
+
+    def set_output_tensors_as_unowned(self, enabled: bool) -> None:
+        """Executor outputs are fresh tensors; ownership is irrelevant here."""
+
+    def forward(self, *inputs: Any) -> Any:
+        from .executor import execute_network
+
+        if len(inputs) != len(self.input_binding_names):
+            raise AssertionError(
+                f"{self.name}: wrong number of inputs, expected {len(self.input_binding_names)} "
+                f"({self.input_binding_names}) got {len(inputs)}"
+            )
+        feeds = {
+            binding: _as_input_tensor(value, dtype).cpu()
+            for binding, value, dtype in zip(self.input_binding_names, inputs, self._input_dtypes)
+        }
+        results = execute_network(self.engine.network, feeds)
+        outputs = tuple(results[name] for name in self.output_binding_names)
+        if len(outputs) == 1:
+            return outputs[0]
+        return outputs
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, inputs={self.input_binding_names}, outputs={self.output_binding_names}"
+
+
+class CompiledModule(torch.nn.Module):
+    """What :func:`compile_cpu` returns: torch_tensorrt's compiled graph plus what was built."""
+
+    def __init__(
+        self,
+        graph_module: torch.fx.GraphModule,
+        engines: List[BuiltEngine],
+        *,
+        on_gpu: bool,
+    ):
+        super().__init__()
+        self.graph_module = graph_module
+        self.engines = engines
+        self.on_gpu = on_gpu
+        self.pytorch_nodes = pytorch_nodes(graph_module)
+
+    @property
+    def num_trt_engines(self) -> int:
+        return len(self.engines)
+
+    @property
+    def serialized_engines(self) -> Dict[str, bytes]:
+        return {engine.name: engine.serialized_engine for engine in self.engines}
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.on_gpu:
+            args, kwargs = _to_device((args, kwargs), torch.device("cuda"))
+            return _to_device(self.graph_module(*args, **kwargs), torch.device("cpu"))
+        return self.graph_module(*args, **kwargs)
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    return torch.utils._pytree.tree_map(
+        lambda leaf: leaf.to(device) if isinstance(leaf, torch.Tensor) else leaf, value
+    )
+
+
+@contextlib.contextmanager
+def _executor_conversion(records: List[BuiltEngine]) -> Iterator[None]:
+    """Route ``compile_module``'s per-segment conversion to :class:`ExecutorEngineModule`."""
+    from torch_tensorrt.dynamo import _compiler
+    from torch_tensorrt.dynamo.conversion._conversion import interpret_module_to_result
+
+    def convert_module_for_executor(
+        module: torch.fx.GraphModule,
+        inputs: Sequence[Any],
+        settings: Any = None,
+        name: str = "",
+        engine_cache: Any = None,
+    ) -> ExecutorEngineModule:
+        before = len(records)
+        result = interpret_module_to_result(module, inputs, settings, engine_cache=engine_cache)
+        if len(records) != before + 1:
+            raise RuntimeError(
+                f"compile_cpu: segment {name!r} produced no TensorRT network (engine cache hit?); "
+                "engine caching must stay off for compile_cpu"
+            )
+        if result.aliased_io:
+            raise NotImplementedError(
+                f"compile_cpu: segment {name!r} has aliased input/output bindings "
+                f"{dict(result.aliased_io)} (in-place updates); the executor does not model them"
+            )
+        record = records[-1]
+        record.name = name or record.name
+        return ExecutorEngineModule(record, result.input_names, result.output_names, name=record.name)
+
+    def cpu_device(device: Any = None) -> torch.device:
+        return torch.device("cpu")
+
+    saved = {name: getattr(_compiler, name) for name in ("convert_module", "to_torch_device")}
+    _compiler.convert_module = convert_module_for_executor
+    _compiler.to_torch_device = cpu_device
+    try:
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(_compiler, name, original)
+
+
+def _rename_engines(records: List[BuiltEngine], graph_module: torch.fx.GraphModule) -> None:
+    # On the GPU path records are named by build order; name them after the submodules instead.
+    names = [name for name, _ in graph_module.named_children() if _is_engine(name)]
+    if len(names) == len(records):
+        for record, name in zip(records, names):
+            record.name = name
+
+
+def compile_cpu(
+    exported_program: torch.export.ExportedProgram,
+    arg_inputs: Optional[Sequence[Any]] = None,
+    *,
+    run_engines: bool = False,
+    **torch_tensorrt_settings: Any,
+) -> CompiledModule:
+    """Compile like ``torch_tensorrt.dynamo.compile``; run the engines with the CPU executor.
+
+    ``arg_inputs``: ``torch_tensorrt.Input`` specs, example tensors or min/opt/max dicts, one per
+    user input; None takes the ranges from the export (:func:`trt_dyn.inputs.resolve_inputs`).
+    ``torch_tensorrt_settings`` go to ``torch_tensorrt.dynamo.compile`` unchanged (engine caching is
+    off unless asked for). With ``run_engines=True`` the real engines run on the GPU, or
+    :class:`GpuUnavailableError` is raised with the reason there is none.
+    """
+    if run_engines:
+        reason = gpu_skip_reason()
+        if reason is not None:
+            raise GpuUnavailableError(f"compile_cpu(run_engines=True): {reason}")
+    inputs = resolve_inputs(exported_program, arg_inputs)
+    settings = {**default_settings(), **torch_tensorrt_settings}
+    with capture_builds() as records:
+        if run_engines:
+            graph_module = torch_tensorrt.dynamo.compile(exported_program, arg_inputs=inputs, **settings)
+            _rename_engines(records, graph_module)
+        else:
+            with _executor_conversion(records):
+                graph_module = torch_tensorrt.dynamo.compile(exported_program, arg_inputs=inputs, **settings)
+    return CompiledModule(graph_module, list(records), on_gpu=run_engines)
