@@ -16,6 +16,7 @@ from torch.export import Dim
 
 import trt_dyn
 from trt_dyn.build import build_engine
+from trt_dyn.tables import markdown_table
 
 
 class SmallDetectorStem(torch.nn.Module):
@@ -30,12 +31,6 @@ class SmallDetectorStem(torch.nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = torch.relu(self.conv2(torch.relu(self.conv1(images))))
         return self.head(features.mean(dim=(2, 3)))
-
-
-def markdown_table(header: Sequence[str], rows: List[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def run_small_demo(out_dir: str) -> dict:
