@@ -1,1 +1,11 @@
-"""trt_dyn.ops"""
+"""trt_dyn.ops: the ``trt_dyn::*_dyn`` op library (the dyn IR).
+
+Importing this package registers every op. ``ALL_OPS`` maps op name -> ``OpOverload``
+(``torch.ops.trt_dyn.<name>.default``) so converter authors can check coverage.
+Shape values are int64 CPU tensors (0-d: one size, 1-d: a shape); see docs/dyn_ir.md.
+"""
+
+from ._registry import ALL_OPS, FLOAT_SHAPE_DTYPE, SHAPE_DTYPE  # noqa: F401
+from . import shape, arith, views, creation, slicing, resize, topk  # noqa: F401,E402
+
+__all__ = ["ALL_OPS", "SHAPE_DTYPE", "FLOAT_SHAPE_DTYPE"]

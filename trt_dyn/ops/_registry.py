@@ -1,0 +1,97 @@
+"""Shared plumbing for the ``trt_dyn`` op library: registration, shape-tensor checks, fake helpers.
+
+Every op is a ``torch.library.custom_op`` in namespace ``trt_dyn`` with an explicit schema, so the
+``int`` arguments that remain are static by construction and every runtime shape value is an int64
+(or, for ``sym_float`` results, float32) tensor: 0-d for a scalar, 1-d for a shape.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+NAMESPACE = "trt_dyn"
+
+#: op name (without namespace) -> default OpOverload, filled as op modules are imported
+ALL_OPS: Dict[str, torch._ops.OpOverload] = {}
+
+INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+SHAPE_DTYPE = torch.int64
+#: dtype of a shape value that went through ``sym_float`` / ``truediv``
+FLOAT_SHAPE_DTYPE = torch.float32
+
+
+def define(name: str, schema: str) -> Callable:
+    """Decorator: register ``fn`` as ``trt_dyn::name`` with ``schema`` and record it in ALL_OPS."""
+
+    def wrap(fn: Callable) -> "torch._library.custom_ops.CustomOpDef":
+        op = torch.library.custom_op(f"{NAMESPACE}::{name}", fn, mutates_args=(), schema=schema)
+        ALL_OPS[name] = getattr(getattr(torch.ops, NAMESPACE), name).default
+        return op
+
+    return wrap
+
+
+def check_shape_tensor(op: str, arg: str, value: torch.Tensor, rank: Optional[int] = None,
+                       allow_float: bool = False) -> None:
+    """Raise a clear TypeError unless ``value`` is a 0-d / 1-d integer (or float if allowed) tensor."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"trt_dyn::{op}: argument '{arg}' must be a shape Tensor, got {type(value).__name__}")
+    allowed = INT_DTYPES + ((torch.float32, torch.float64) if allow_float else ())
+    if value.dtype not in allowed:
+        raise TypeError(f"trt_dyn::{op}: argument '{arg}' must be an integer shape tensor, got dtype {value.dtype}")
+    ranks = (0, 1) if rank is None else (rank,)
+    if value.dim() not in ranks:
+        raise ValueError(
+            f"trt_dyn::{op}: argument '{arg}' must be a {' or '.join(f'{r}-d' for r in ranks)} tensor, "
+            f"got shape {tuple(value.shape)}"
+        )
+
+
+def shape_values(op: str, arg: str, value: torch.Tensor) -> List[int]:
+    """Python ints held by a 1-d integer shape tensor (eager only)."""
+    check_shape_tensor(op, arg, value, rank=1)
+    return [int(v) for v in value.tolist()]
+
+
+def scalar_value(op: str, arg: str, value: torch.Tensor, allow_float: bool = False):
+    """The Python number held by a 0-d shape tensor (eager only)."""
+    check_shape_tensor(op, arg, value, rank=0, allow_float=allow_float)
+    return value.item()
+
+
+def static_length(op: str, arg: str, value: torch.Tensor) -> int:
+    """Length of a 1-d shape tensor; it must be static (the rank of what it describes)."""
+    check_shape_tensor(op, arg, value, rank=1)
+    length = value.shape[0]
+    if not isinstance(length, int):
+        raise ValueError(f"trt_dyn::{op}: the length of '{arg}' must be static, got {length}")
+    return length
+
+
+def unknown_sizes(count: int) -> List[torch.SymInt]:
+    """Fresh unbacked sizes for ``count`` output dims whose values live in a shape tensor."""
+    ctx = torch.library.get_ctx()
+    return [ctx.new_dynamic_size() for _ in range(count)]
+
+
+def fake_shape_dims(op: str, arg: str, shape: torch.Tensor) -> List:
+    """Output dims described by a 1-d shape tensor under fake tensors (its values are unknown)."""
+    return unknown_sizes(static_length(op, arg, shape))
+
+
+def cpu_scalar(value, dtype: torch.dtype = SHAPE_DTYPE) -> torch.Tensor:
+    return torch.tensor(value, dtype=dtype)
+
+
+def fake_scalar(like: torch.Tensor, dtype: torch.dtype = SHAPE_DTYPE) -> torch.Tensor:
+    return like.new_empty((), dtype=dtype, device="cpu")
+
+
+def fake_vector(like: torch.Tensor, length, dtype: torch.dtype = SHAPE_DTYPE) -> torch.Tensor:
+    return like.new_empty((length,), dtype=dtype, device="cpu")
+
+
+def as_tuple(values: Sequence) -> tuple:
+    return tuple(values)

@@ -1,0 +1,50 @@
+"""Resize with a runtime output size: nearest (1-3 spatial dims) and bilinear (2 spatial dims)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import torch
+
+from ._registry import define, shape_values, static_length, unknown_sizes
+
+_NEAREST = {1: torch.ops.aten.upsample_nearest1d.default, 2: torch.ops.aten.upsample_nearest2d.default,
+            3: torch.ops.aten.upsample_nearest3d.default}
+
+
+def _check(self: torch.Tensor, spatial: int, mode: str, scales: Optional[List[float]]) -> None:
+    if mode == "nearest":
+        if spatial not in _NEAREST or self.dim() != spatial + 2:
+            raise ValueError(f"trt_dyn::interpolate_dyn: nearest needs 1-3 spatial dims matching a (N, C, *) input, "
+                             f"got size of length {spatial} for an input of rank {self.dim()}")
+    elif mode == "bilinear":
+        if spatial != 2 or self.dim() != 4:
+            raise ValueError(f"trt_dyn::interpolate_dyn: bilinear needs a 4-d input and a size of length 2, "
+                             f"got rank {self.dim()} and length {spatial}")
+    else:
+        raise NotImplementedError(f"trt_dyn::interpolate_dyn: mode '{mode}' is not implemented (nearest, bilinear)")
+    if scales is not None and len(scales) != spatial:
+        raise ValueError(f"trt_dyn::interpolate_dyn: scales {scales} must have {spatial} entries")
+
+
+@define("interpolate_dyn",
+        "(Tensor self, Tensor size, str mode='nearest', bool align_corners=False, float[]? scales=None) -> Tensor")
+def interpolate_dyn(self: torch.Tensor, size: torch.Tensor, mode: str = "nearest", align_corners: bool = False,
+                    scales: Optional[List[float]] = None) -> torch.Tensor:
+    """``interpolate_dyn(Tensor self, Tensor size, str mode='nearest', bool align_corners=False, float[]? scales=None)
+    -> Tensor``: ``aten.upsample_{nearest,bilinear}`` to the spatial ``size`` (1-d int64). When ``scales`` is given
+    source coordinates use ``1 / scale`` (as aten does for ``scale_factor=``), else ``in / out``.
+    ``align_corners`` applies to bilinear only."""
+    out = shape_values("interpolate_dyn", "size", size)
+    _check(self, len(out), mode, scales)
+    per_dim = list(scales) if scales is not None else [None] * len(out)
+    if mode == "nearest":
+        return _NEAREST[len(out)](self, out, *per_dim)
+    return torch.ops.aten.upsample_bilinear2d.default(self, out, align_corners, *per_dim)
+
+
+@interpolate_dyn.register_fake
+def _(self, size, mode="nearest", align_corners=False, scales=None):
+    spatial = static_length("interpolate_dyn", "size", size)
+    _check(self, spatial, mode, scales)
+    return self.new_empty(list(self.shape[:2]) + unknown_sizes(spatial))

@@ -1,0 +1,79 @@
+"""Slicing ops whose bounds / sizes are runtime shape tensors: slice, narrow, split, constant pad."""
+
+from __future__ import annotations
+
+from typing import List
+
+import torch
+
+from ._registry import check_shape_tensor, define, scalar_value, shape_values, static_length, unknown_sizes
+
+
+def _with_dim(self: torch.Tensor, dim: int, size) -> List:
+    dims = list(self.shape)
+    dims[dim % self.dim()] = size
+    return dims
+
+
+@define("slice_dyn", "(Tensor self, int dim, Tensor start, Tensor end, int step=1) -> Tensor")
+def slice_dyn(self: torch.Tensor, dim: int, start: torch.Tensor, end: torch.Tensor, step: int = 1) -> torch.Tensor:
+    """``slice_dyn(Tensor self, int dim, Tensor start, Tensor end, int step=1) -> Tensor``: ``aten.slice.Tensor``
+    with 0-d int64 bounds: negative bounds add the dim size, then both clamp to ``[0, size]``
+    (an omitted end is INT64_MAX)."""
+    return torch.ops.aten.slice.Tensor(
+        self, dim, int(scalar_value("slice_dyn", "start", start)), int(scalar_value("slice_dyn", "end", end)), step
+    ).clone()
+
+
+@slice_dyn.register_fake
+def _(self, dim, start, end, step=1):
+    check_shape_tensor("slice_dyn", "start", start, rank=0)
+    check_shape_tensor("slice_dyn", "end", end, rank=0)
+    return self.new_empty(_with_dim(self, dim, unknown_sizes(1)[0]))
+
+
+@define("narrow_dyn", "(Tensor self, int dim, Tensor start, Tensor length) -> Tensor")
+def narrow_dyn(self: torch.Tensor, dim: int, start: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """``narrow_dyn(Tensor self, int dim, Tensor start, Tensor length) -> Tensor``: ``self.narrow(dim, start, length)``
+    (negative start wraps; out-of-range is an error)."""
+    return self.narrow(dim, int(scalar_value("narrow_dyn", "start", start)),
+                       int(scalar_value("narrow_dyn", "length", length))).clone()
+
+
+@narrow_dyn.register_fake
+def _(self, dim, start, length):
+    check_shape_tensor("narrow_dyn", "start", start, rank=0)
+    check_shape_tensor("narrow_dyn", "length", length, rank=0)
+    return self.new_empty(_with_dim(self, dim, unknown_sizes(1)[0]))
+
+
+@define("split_dyn", "(Tensor self, Tensor sizes, int dim=0) -> Tensor[]")
+def split_dyn(self: torch.Tensor, sizes: torch.Tensor, dim: int = 0) -> List[torch.Tensor]:
+    """``split_dyn(Tensor self, Tensor sizes, int dim=0) -> Tensor[]``: ``torch.split(self, sizes, dim)`` with a
+    1-d int64 ``sizes`` summing to ``self.size(dim)``. The number of outputs is ``len(sizes)``, which is
+    static (the tensor's length), so the output list has a fixed arity."""
+    return [part.clone() for part in torch.split(self, shape_values("split_dyn", "sizes", sizes), dim)]
+
+
+@split_dyn.register_fake
+def _(self, sizes, dim=0):
+    count = static_length("split_dyn", "sizes", sizes)
+    return [self.new_empty(_with_dim(self, dim, size)) for size in unknown_sizes(count)]
+
+
+@define("pad_dyn", "(Tensor self, Tensor pad, float value=0.0) -> Tensor")
+def pad_dyn(self: torch.Tensor, pad: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+    """``pad_dyn(Tensor self, Tensor pad, float value=0.0) -> Tensor``: ``aten.constant_pad_nd`` with a 1-d int64
+    ``pad`` of even length ``2k`` (``(left, right)`` pairs from the last dim backwards; negative crops)."""
+    return torch.ops.aten.constant_pad_nd(self, shape_values("pad_dyn", "pad", pad), value)
+
+
+@pad_dyn.register_fake
+def _(self, pad, value=0.0):
+    count = static_length("pad_dyn", "pad", pad)
+    if count % 2 or count // 2 > self.dim():
+        raise ValueError(f"trt_dyn::pad_dyn: pad length {count} must be even and at most 2 * {self.dim()}")
+    dims = list(self.shape)
+    for index, size in enumerate(unknown_sizes(count // 2)):
+        dims[self.dim() - 1 - index] = size
+    return self.new_empty(dims)
