@@ -1,1 +1,2 @@
 """trt_dyn.converters"""
+from . import roi_align  # noqa: F401,E402  (torchvision::roi_align)
