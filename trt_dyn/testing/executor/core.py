@@ -1,0 +1,401 @@
+"""Evaluate an ``INetworkDefinition`` layer by layer on the CPU (see ``docs/executor.md``).
+
+:class:`NetworkExecutor` analyses a network once (layer classes, producers, If-conditional
+structure, top-level assertions) and caches weights per layer; :func:`execute_network` keeps one
+executor per network object (weakly) and checks it still describes the network before reusing it.
+
+Evaluation is demand driven: the layers the network outputs (and top-level assertion layers) need
+are run in dependency order. An If-conditional's output layer evaluates its condition first and
+then only the chosen branch, so layers of the branch not taken never run (as in TensorRT).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+import torch
+
+from ..._trt import trt
+from .common import _CACHE, layer_type
+from .dtypes import TRT_TO_TORCH, to_torch_dtype
+from .errors import (
+    ExecutorInputError,
+    LayerExecutionError,
+    UnsupportedLayerError,
+)
+
+L = trt.LayerType
+
+#: LayerType -> the Python class whose attributes describe it (``layer.__class__ = ...``)
+LAYER_CLASSES: Dict[Any, Any] = {
+    L.ACTIVATION: trt.IActivationLayer,
+    L.ASSERTION: trt.IAssertionLayer,
+    L.CAST: trt.ICastLayer,
+    L.CONCATENATION: trt.IConcatenationLayer,
+    L.CONDITION: trt.IConditionLayer,
+    L.CONDITIONAL_INPUT: trt.IIfConditionalInputLayer,
+    L.CONDITIONAL_OUTPUT: trt.IIfConditionalOutputLayer,
+    L.CONSTANT: trt.IConstantLayer,
+    L.CONVOLUTION: trt.IConvolutionLayer,
+    L.CUMULATIVE: trt.ICumulativeLayer,
+    L.DECONVOLUTION: trt.IDeconvolutionLayer,
+    L.EINSUM: trt.IEinsumLayer,
+    L.ELEMENTWISE: trt.IElementWiseLayer,
+    L.FILL: trt.IFillLayer,
+    L.GATHER: trt.IGatherLayer,
+    L.GRID_SAMPLE: trt.IGridSampleLayer,
+    L.IDENTITY: trt.IIdentityLayer,
+    L.ITERATOR: trt.IIteratorLayer,
+    L.LOOP_OUTPUT: trt.ILoopOutputLayer,
+    L.LRN: trt.ILRNLayer,
+    L.MATRIX_MULTIPLY: trt.IMatrixMultiplyLayer,
+    L.NON_ZERO: trt.INonZeroLayer,
+    L.NORMALIZATION: trt.INormalizationLayer,
+    L.ONE_HOT: trt.IOneHotLayer,
+    L.PADDING: trt.IPaddingLayer,
+    L.PARAMETRIC_RELU: trt.IParametricReLULayer,
+    L.POOLING: trt.IPoolingLayer,
+    L.RECURRENCE: trt.IRecurrenceLayer,
+    L.REDUCE: trt.IReduceLayer,
+    L.RESIZE: trt.IResizeLayer,
+    L.REVERSE_SEQUENCE: trt.IReverseSequenceLayer,
+    L.SCALE: trt.IScaleLayer,
+    L.SCATTER: trt.IScatterLayer,
+    L.SELECT: trt.ISelectLayer,
+    L.SHAPE: trt.IShapeLayer,
+    L.SHUFFLE: trt.IShuffleLayer,
+    L.SLICE: trt.ISliceLayer,
+    L.SOFTMAX: trt.ISoftMaxLayer,
+    L.SQUEEZE: trt.ISqueezeLayer,
+    L.TOPK: trt.ITopKLayer,
+    L.TRIP_LIMIT: trt.ITripLimitLayer,
+    L.UNARY: trt.IUnaryLayer,
+    L.UNSQUEEZE: trt.IUnsqueezeLayer,
+}
+
+_CONDITIONAL_TYPES = (L.CONDITION, L.CONDITIONAL_INPUT, L.CONDITIONAL_OUTPUT)
+
+
+def cast_layer(layer: Any) -> Any:
+    """Give ``layer`` its concrete class so its attributes can be read (idempotent)."""
+    cls = LAYER_CLASSES.get(layer_type(layer))
+    if cls is not None and layer.__class__ is not cls:
+        layer.__class__ = cls
+    return layer
+
+
+class _Conditional:
+    """One IIfConditional: its condition layer, input and output layers, and branch membership."""
+
+    def __init__(self, key: int):
+        self.key = key
+        self.condition_layer: Optional[int] = None
+        self.input_layers: List[int] = []
+        self.output_layers: List[int] = []
+        #: layer indices of the then / else branch (conditional input layers included)
+        self.branch: Dict[bool, Set[int]] = {True: set(), False: set()}
+        #: assertion layers whose input is computed inside the then / else branch
+        self.assertions: Dict[bool, List[int]] = {True: [], False: []}
+
+
+def _fingerprint(network: Any) -> Tuple[Any, ...]:
+    return (
+        network.num_layers,
+        tuple(network.get_input(i).name for i in range(network.num_inputs)),
+        tuple(network.get_output(i).name for i in range(network.num_outputs)),
+        tuple(network.get_layer(i).name for i in range(network.num_layers)),
+    )
+
+
+class NetworkExecutor:
+    """A reusable CPU evaluator of one network (weights read once and cached)."""
+
+    def __init__(self, network: Any):
+        from .registry import LAYER_EXECUTORS  # noqa: F401  (fail early if the registry is broken)
+
+        # No strong reference to the network or its layers survives __init__ (layer wrappers keep
+        # the network alive, and executors are cached per network in a WeakKeyDictionary).
+        self._network = weakref.ref(network)
+        self.fingerprint = _fingerprint(network)
+        self.layers: List[Any] = [cast_layer(network.get_layer(i)) for i in range(network.num_layers)]
+        self.cache: Dict[Any, Any] = {}
+        self.input_names = [network.get_input(i).name for i in range(network.num_inputs)]
+        self.input_specs = {}
+        for i in range(network.num_inputs):
+            tensor = network.get_input(i)
+            self.input_specs[tensor.name] = (tuple(int(d) for d in tensor.shape), tensor.dtype)
+        self.output_names = [network.get_output(i).name for i in range(network.num_outputs)]
+        self.producer: Dict[str, Tuple[int, int]] = {}
+        for index, layer in enumerate(self.layers):
+            for j in range(layer.num_outputs):
+                self.producer[layer.get_output(j).name] = (index, j)
+        try:
+            self._analyse_conditionals()
+        finally:
+            self.layers = []
+
+    # ------------------------------------------------------------------ structure
+    def _analyse_conditionals(self) -> None:
+        self.conditionals: List[_Conditional] = []
+        self.conditional_of: Dict[int, _Conditional] = {}
+        keep_alive = []  # pybind11 returns the same wrapper for the same object while one lives
+        by_key: Dict[int, _Conditional] = {}
+        for index, layer in enumerate(self.layers):
+            if layer_type(layer) not in _CONDITIONAL_TYPES:
+                continue
+            conditional = layer.conditional
+            keep_alive.append(conditional)
+            key = id(conditional)
+            info = by_key.get(key)
+            if info is None:
+                info = by_key[key] = _Conditional(key)
+                self.conditionals.append(info)
+            self.conditional_of[index] = info
+            if layer_type(layer) == L.CONDITION:
+                info.condition_layer = index
+            elif layer_type(layer) == L.CONDITIONAL_INPUT:
+                info.input_layers.append(index)
+            else:
+                info.output_layers.append(index)
+        for info in self.conditionals:
+            if info.condition_layer is None:
+                raise LayerExecutionError(
+                    self.layers[info.output_layers[0] if info.output_layers else info.input_layers[0]],
+                    "If-conditional without a condition (set_condition was never called)",
+                )
+            for side, slot in ((True, 0), (False, 1)):
+                for out in info.output_layers:
+                    tensor = self.layers[out].get_input(slot)
+                    if tensor is None:
+                        raise LayerExecutionError(self.layers[out], f"conditional output has no input {slot}")
+                    self._collect_branch(info, tensor.name, info.branch[side])
+        # assertion layers: top level unless their input is computed inside a branch (innermost wins)
+        self.top_assertions: List[int] = []
+        for index, layer in enumerate(self.layers):
+            if layer_type(layer) != L.ASSERTION:
+                continue
+            tensor = layer.get_input(0)
+            source = self.producer.get(tensor.name, (None,))[0] if tensor is not None else None
+            owners = [
+                (len(info.branch[side]), info, side)
+                for info in self.conditionals
+                for side in (True, False)
+                if source is not None and source in info.branch[side]
+            ]
+            if not owners:
+                self.top_assertions.append(index)
+                continue
+            smallest = min(size for size, _, _ in owners)
+            for size, info, side in owners:
+                if size == smallest:
+                    info.assertions[side].append(index)
+
+    def _collect_branch(self, info: _Conditional, tensor_name: str, members: Set[int]) -> None:
+        """Layers that compute ``tensor_name`` inside ``info``'s branch: walk producers backwards
+        and stop at the conditional's own input layers (which belong to the branch)."""
+        stack = [tensor_name]
+        while stack:
+            name = stack.pop()
+            found = self.producer.get(name)
+            if found is None:
+                continue  # a network input used directly
+            index = found[0]
+            if index in members:
+                continue
+            members.add(index)
+            if index in info.input_layers:
+                continue
+            stack.extend(self._dependency_tensors(index))
+
+    def _dependency_tensors(self, index: int) -> List[str]:
+        """Tensors a layer needs before it can run (a conditional output needs only its condition:
+        the branch it picks is evaluated when it runs)."""
+        layer = self.layers[index]
+        if layer_type(layer) == L.CONDITIONAL_OUTPUT:
+            info = self.conditional_of[index]
+            return [self.layers[info.condition_layer].get_input(0).name]
+        names = []
+        for j in range(layer.num_inputs):
+            tensor = layer.get_input(j)
+            if tensor is not None:
+                names.append(tensor.name)
+        return names
+
+    def _dependency_layers(self, index: int) -> List[int]:
+        deps = []
+        for name in self._dependency_tensors(index):
+            found = self.producer.get(name)
+            if found is not None:
+                deps.append(found[0])
+        if layer_type(self.layers[index]) == L.CONDITIONAL_OUTPUT:
+            deps.append(self.conditional_of[index].condition_layer)
+        return deps
+
+    # ------------------------------------------------------------------ running
+    def _check_inputs(self, feeds: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+        unknown = [name for name in feeds if name not in self.input_specs]
+        if unknown:
+            raise ExecutorInputError(
+                unknown[0], f"not an input of the network (inputs: {self.input_names})"
+            )
+        values = {}
+        for name in self.input_names:
+            if name not in feeds:
+                raise ExecutorInputError(name, "missing")
+            value = feeds[name]
+            if not isinstance(value, torch.Tensor):
+                raise ExecutorInputError(name, f"expected a torch.Tensor, got {type(value).__name__}")
+            declared, trt_dtype = self.input_specs[name]
+            want = to_torch_dtype(trt_dtype)
+            if value.dtype != want:
+                raise ExecutorInputError(name, f"dtype {value.dtype} but the network declares {want}")
+            shape = tuple(value.shape)
+            if len(shape) != len(declared) or any(d != -1 and d != s for d, s in zip(declared, shape)):
+                raise ExecutorInputError(
+                    name, f"shape {shape} does not match the declared shape {declared} (-1 = dynamic)"
+                )
+            values[name] = value.detach().to("cpu")
+        return values
+
+    def run(self, feeds: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+        network = self._network()
+        if network is None:
+            raise RuntimeError("the network of this NetworkExecutor no longer exists")
+        self.values = self._check_inputs(feeds)
+        self.done: Set[int] = set()
+        self.taken: Dict[int, bool] = {}
+        self.layers = [cast_layer(network.get_layer(i)) for i in range(network.num_layers)]
+        self.network = network
+        index_of = {id(layer): index for index, layer in enumerate(self.layers)}
+        token = _CACHE.set((self.cache, index_of))
+        try:
+            self._ensure([self.producer[name][0] for name in self.output_names if name in self.producer])
+            self._ensure(self.top_assertions)
+            result = {}
+            for name in self.output_names:
+                if name not in self.values:
+                    raise LayerExecutionError(self.network.get_output(0), f"output '{name}' was not computed")
+                result[name] = self.values[name]
+            return result
+        finally:
+            _CACHE.reset(token)
+            self.values = {}
+            self.layers = []
+            self.network = None
+
+    def _ensure(self, targets: Iterable[int]) -> None:
+        """Run ``targets`` and everything they depend on, dependencies first (iteratively)."""
+        order: List[int] = []
+        seen: Set[int] = set(self.done)
+        for target in targets:
+            if target in seen:
+                continue
+            stack: List[Tuple[int, bool]] = [(target, False)]
+            while stack:
+                index, expanded = stack.pop()
+                if expanded:
+                    order.append(index)
+                    continue
+                if index in seen:
+                    continue
+                seen.add(index)
+                stack.append((index, True))
+                for dep in reversed(self._dependency_layers(index)):
+                    if dep not in seen:
+                        stack.append((dep, False))
+        for index in order:
+            if index not in self.done:
+                self._run_layer(index)
+
+    def _run_layer(self, index: int) -> None:
+        from .registry import LAYER_EXECUTORS
+
+        layer = self.layers[index]
+        executor = LAYER_EXECUTORS.get(layer_type(layer))
+        if executor is None:
+            raise UnsupportedLayerError(layer_type(layer), None, layer.name, "no executor for this layer type")
+        if layer_type(layer) == L.CONDITIONAL_OUTPUT:
+            inputs = self._conditional_inputs(index)
+        else:
+            inputs = []
+            for j in range(layer.num_inputs):
+                tensor = layer.get_input(j)
+                inputs.append(None if tensor is None else self.values[tensor.name])
+        outputs = executor(layer, inputs)
+        if len(outputs) != layer.num_outputs:
+            raise LayerExecutionError(
+                layer, f"executor returned {len(outputs)} outputs, the layer has {layer.num_outputs}"
+            )
+        for j, value in enumerate(outputs):
+            tensor = layer.get_output(j)
+            self._verify(layer, j, tensor, value)
+            self.values[tensor.name] = value
+        self.done.add(index)
+
+    def _conditional_inputs(self, index: int) -> List[Optional[torch.Tensor]]:
+        layer = self.layers[index]
+        info = self.conditional_of[index]
+        condition = self.values[self.layers[info.condition_layer].get_input(0).name]
+        side = bool(condition.reshape(()).item())
+        slot = 0 if side else 1
+        chosen = layer.get_input(slot)
+        self._ensure([self.producer[chosen.name][0]] if chosen.name in self.producer else [])
+        if info.key not in self.taken:
+            self.taken[info.key] = side
+            self._ensure(info.assertions[side])
+        inputs: List[Optional[torch.Tensor]] = [None, None]
+        inputs[slot] = self.values[chosen.name]
+        return inputs
+
+    @staticmethod
+    def _verify(layer: Any, j: int, tensor: Any, value: Any) -> None:
+        if not isinstance(value, torch.Tensor):
+            raise LayerExecutionError(layer, f"output {j}: executor returned {type(value).__name__}")
+        want = TRT_TO_TORCH.get(tensor.dtype)
+        if want is None:
+            raise UnsupportedLayerError(layer_type(layer), None, layer.name, f"output data type {tensor.dtype}")
+        if value.dtype != want:
+            raise LayerExecutionError(
+                layer, f"output {j} ('{tensor.name}'): computed dtype {value.dtype}, declared {want}"
+            )
+        declared = tuple(int(d) for d in tensor.shape)
+        shape = tuple(value.shape)
+        if len(declared) >= 0 and (
+            len(declared) != len(shape) or any(d >= 0 and d != s for d, s in zip(declared, shape))
+        ):
+            raise LayerExecutionError(
+                layer, f"output {j} ('{tensor.name}'): computed shape {shape}, declared {declared}"
+            )
+
+
+_EXECUTORS: "weakref.WeakKeyDictionary[Any, NetworkExecutor]" = weakref.WeakKeyDictionary()
+
+
+def get_executor(network: Any) -> NetworkExecutor:
+    """The cached :class:`NetworkExecutor` of ``network`` (rebuilt when the network changed shape)."""
+    try:
+        executor = _EXECUTORS.get(network)
+    except TypeError:
+        return NetworkExecutor(network)
+    if executor is None or executor.fingerprint != _fingerprint(network):
+        executor = NetworkExecutor(network)
+        try:
+            _EXECUTORS[network] = executor
+        except TypeError:
+            pass
+    return executor
+
+
+def execute_network(network: Any, inputs: Mapping[str, torch.Tensor], *, cache: bool = True
+                    ) -> Dict[str, torch.Tensor]:
+    """Run ``network`` (a ``trt.INetworkDefinition``) on CPU tensors; outputs keyed by output name,
+    in network output order.
+
+    ``cache=False`` re-reads every weight (use it after editing a network's weights in place).
+    """
+    executor = get_executor(network) if cache else NetworkExecutor(network)
+    return executor.run(inputs)
+
+
+__all__ = ["NetworkExecutor", "execute_network", "get_executor", "cast_layer", "LAYER_CLASSES"]

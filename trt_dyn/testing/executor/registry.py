@@ -1,0 +1,49 @@
+"""``LAYER_EXECUTORS``: one function per ``trt.LayerType``, assembled from the family modules.
+
+Each function is ``run_x(layer, inputs) -> list[torch.Tensor]``: ``layer`` already has its concrete
+class (``layer.__class__ = trt.IShuffleLayer`` etc.), ``inputs`` are the layer's inputs in order
+(None where an optional input is absent), the result is one tensor per layer output, of the dtype
+the layer declares. A layer type missing here raises UnsupportedLayerError.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from ..._trt import trt
+from . import constant, control, elementwise, shuffle
+
+L = trt.LayerType
+
+LayerExecutor = Callable[[object, List[Optional[torch.Tensor]]], List[torch.Tensor]]
+
+LAYER_EXECUTORS: Dict[object, LayerExecutor] = {
+    # element-wise
+    L.ACTIVATION: elementwise.run_activation,
+    L.CAST: elementwise.run_cast,
+    L.ELEMENTWISE: elementwise.run_elementwise,
+    L.IDENTITY: elementwise.run_identity,
+    L.PARAMETRIC_RELU: elementwise.run_parametric_relu,
+    L.SELECT: elementwise.run_select,
+    L.UNARY: elementwise.run_unary,
+    # data movement
+    L.CONCATENATION: shuffle.run_concatenation,
+    L.PADDING: shuffle.run_padding,
+    L.SHAPE: shuffle.run_shape,
+    L.SHUFFLE: shuffle.run_shuffle,
+    L.SLICE: shuffle.run_slice,
+    L.SQUEEZE: shuffle.run_squeeze,
+    L.UNSQUEEZE: shuffle.run_unsqueeze,
+    # generators
+    L.CONSTANT: constant.run_constant,
+    L.FILL: constant.run_fill,
+    # control flow
+    L.ASSERTION: control.run_assertion,
+    L.CONDITION: control.run_condition,
+    L.CONDITIONAL_INPUT: control.run_conditional_input,
+    L.CONDITIONAL_OUTPUT: control.run_conditional_output,
+}
+
+__all__ = ["LAYER_EXECUTORS", "LayerExecutor"]
