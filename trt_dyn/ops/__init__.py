@@ -7,5 +7,6 @@ Shape values are int64 CPU tensors (0-d: one size, 1-d: a shape); see docs/dyn_i
 
 from ._registry import ALL_OPS, FLOAT_SHAPE_DTYPE, SHAPE_DTYPE  # noqa: F401
 from . import shape, arith, views, creation, slicing, resize, topk  # noqa: F401,E402
+from . import selection  # noqa: F401,E402  (trt_dyn::nonzero_bounded)
 
 __all__ = ["ALL_OPS", "SHAPE_DTYPE", "FLOAT_SHAPE_DTYPE"]
