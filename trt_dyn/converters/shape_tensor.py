@@ -209,14 +209,8 @@ _BINARY = {
 }
 
 
-def shape_binary(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
-    """Elementwise int64 arithmetic (``add sub mul floordiv max min``) on sizes/shapes.
-
-    ``a`` and ``b`` are ITensors or ints; ints are frozen at the rank of the other operand (0-d
-    against a scalar, ``[1]`` broadcasting against a shape).
-    """
-    if op not in _BINARY:
-        raise ValueError(f"{name}: unknown shape operation {op!r}; one of {sorted(_BINARY)}")
+def _freeze_pair(ctx: Any, a: Any, b: Any, name: str):
+    """Both operands as int64 ITensors of equal rank (ints take the other operand's rank)."""
 
     def freeze(value: Any, other: Any) -> "trt.ITensor":
         if isinstance(value, trt.ITensor):
@@ -230,13 +224,80 @@ def shape_binary(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
     if len(left.shape) != len(right.shape):
         # A 0-d against a 1-d operand: lift the scalar so TensorRT broadcasts it.
         left, right = to_1d(ctx, left, name), to_1d(ctx, right, name)
+    return left, right
+
+
+def shape_binary(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
+    """Elementwise int64 arithmetic (``add sub mul floordiv max min``) on sizes/shapes.
+
+    ``a`` and ``b`` are ITensors or ints; ints are frozen at the rank of the other operand (0-d
+    against a scalar, ``[1]`` broadcasting against a shape).
+    """
+    if op not in _BINARY:
+        raise ValueError(f"{name}: unknown shape operation {op!r}; one of {sorted(_BINARY)}")
+
+    left, right = _freeze_pair(ctx, a, b, name)
     layer = ctx.net.add_elementwise(left, right, _BINARY[op])
     name_layer(layer, name, op)
     return layer.get_output(0)
 
 
+_COMPARE = {
+    "lt": trt.ElementWiseOperation.LESS,
+    "gt": trt.ElementWiseOperation.GREATER,
+    "eq": trt.ElementWiseOperation.EQUAL,
+}
+
+
+def shape_compare(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
+    """Elementwise comparison (``lt gt eq``) of sizes/shapes; a bool ITensor (ints frozen as in
+    :func:`shape_binary`)."""
+    left, right = _freeze_pair(ctx, a, b, name)
+    layer = ctx.net.add_elementwise(left, right, _COMPARE[op])
+    name_layer(layer, name, op)
+    return layer.get_output(0)
+
+
+def shape_where(ctx: Any, condition: "trt.ITensor", a: Any, b: Any, name: str) -> "trt.ITensor":
+    """``a`` where ``condition`` else ``b`` for int64 sizes/shapes (``ISelectLayer``)."""
+    left, right = _freeze_pair(ctx, a, b, name)
+    if len(condition.shape) != len(left.shape):
+        condition, left, right = (to_1d(ctx, t, name) for t in (condition, left, right))
+    layer = ctx.net.add_select(condition, left, right)
+    name_layer(layer, name, "where")
+    return layer.get_output(0)
+
+
+def shape_clamp(ctx: Any, value: Any, low: Any, high: Any, name: str) -> "trt.ITensor":
+    """``min(max(value, low), high)`` on int64 sizes/shapes."""
+    return shape_binary(ctx, "min", shape_binary(ctx, "max", value, low, name), high, name)
+
+
+def python_floordiv(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
+    """Python ``a // b`` on int64 sizes (rounds toward -inf, whatever the signs)."""
+    return shape_binary(ctx, "floordiv", a, b, name)
+
+
+def ceildiv(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
+    """``-((-a) // b)``: exact integer ``ceil(a / b)``."""
+    negated = shape_binary(ctx, "sub", 0, a, name)
+    return shape_binary(ctx, "sub", 0, python_floordiv(ctx, negated, b, name), name)
+
+
+def python_mod(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
+    """Python ``a % b`` on int64 sizes (result takes the sign of ``b``)."""
+    quotient = python_floordiv(ctx, a, b, name)
+    return shape_binary(ctx, "sub", a, shape_binary(ctx, "mul", quotient, b, name), name)
+
+
 __all__ = [
     "ShapeValueError",
+    "ceildiv",
+    "python_floordiv",
+    "python_mod",
+    "shape_clamp",
+    "shape_compare",
+    "shape_where",
     "as_shape_tensor",
     "as_scalar_tensor",
     "cast_int64",

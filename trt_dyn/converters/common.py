@@ -1,0 +1,99 @@
+"""Plumbing shared by the trt_dyn converters: registration, argument access, output dtype."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch_tensorrt.dynamo.conversion._ConverterRegistry import (
+    ConverterPriority,
+    dynamo_tensorrt_converter,
+)
+from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
+
+from .._trt import trt
+from .errors import fail
+from .shape_tensor import _layer_ids, name_layer
+
+_TORCH_TO_TRT = {
+    torch.float32: trt.float32,
+    torch.float16: trt.float16,
+    torch.bfloat16: trt.bfloat16,
+    torch.int32: trt.int32,
+    torch.int64: trt.int64,
+    torch.int8: trt.int8,
+    torch.bool: trt.bool,
+}
+
+
+def converts(op_name: str) -> Callable[[Callable], Callable]:
+    """Register the decorated function as the converter of ``torch.ops.trt_dyn.<op_name>.default``.
+
+    HIGH priority so that no generic converter (e.g. one keyed on a packet) shadows it; every
+    trt_dyn converter handles dynamic shapes.
+    """
+    target = getattr(torch.ops.trt_dyn, op_name).default
+    return dynamo_tensorrt_converter(
+        target, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH
+    )
+
+
+def arg(args: Sequence[Any], kwargs: dict, index: int, key: str, default: Any = None) -> Any:
+    """Positional-or-keyword argument ``key`` (position ``index``) of an FX call."""
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(key, default)
+
+
+def data_tensor(ctx: Any, value: Any, name: str) -> "trt.ITensor":
+    """A data input as an ITensor (frozen constants become constant layers)."""
+    if isinstance(value, trt.ITensor):
+        return value
+    return get_trt_tensor(ctx, value, f"{name}/input#{next(_layer_ids)}", min_rank=0)
+
+
+def trt_dtype(ctx: Any, target: Any, name: str, dtype: torch.dtype) -> "trt.DataType":
+    """The TensorRT type of a torch dtype, or a clear error for types TensorRT lacks."""
+    if dtype not in _TORCH_TO_TRT:
+        raise fail(ctx, target, name, f"dtype {dtype} has no TensorRT equivalent")
+    return _TORCH_TO_TRT[dtype]
+
+
+def output_dtype(ctx: Any, target: Any, name: str, fallback: Optional[torch.dtype] = None) -> torch.dtype:
+    """dtype of the node's (first) output as traced: the op's own dtype inference, no guessing."""
+    node = getattr(ctx, "current_node", None)
+    value = node.meta.get("val") if node is not None else None
+    if isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    if isinstance(value, torch.Tensor):
+        return value.dtype
+    if fallback is not None:
+        return fallback
+    raise fail(ctx, target, name, "the node carries no traced output dtype (meta['val'])")
+
+
+def cast_to(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -> "trt.ITensor":
+    """``tensor`` as ``dtype`` (no layer when it already is)."""
+    if tensor.dtype == dtype:
+        return tensor
+    layer = ctx.net.add_cast(tensor, dtype)
+    name_layer(layer, name, f"cast_{dtype}")
+    return layer.get_output(0)
+
+
+def typed_constant(ctx: Any, value: Any, dtype: "trt.DataType", name: str, rank: int = 0) -> "trt.ITensor":
+    """A constant ``value`` of TensorRT type ``dtype`` with ``rank`` dims of size 1."""
+    torch_dtype = {v: k for k, v in _TORCH_TO_TRT.items()}[dtype]
+    tensor = torch.tensor(value, dtype=torch_dtype).reshape([1] * rank)
+    return get_trt_tensor(ctx, tensor, f"{name}/value#{next(_layer_ids)}", min_rank=rank)
+
+
+__all__ = [
+    "arg",
+    "cast_to",
+    "converts",
+    "data_tensor",
+    "output_dtype",
+    "trt_dtype",
+    "typed_constant",
+]

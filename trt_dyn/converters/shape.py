@@ -1,0 +1,93 @@
+"""Converters for the shape producers of ``trt_dyn.ops.shape``: size/sym_size/numel, const, shape_cat.
+
+Shapes are read with ``IShapeLayer`` (int64) and stay shape tensors; nothing is unwrapped to ints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .._trt import trt
+from .common import arg, converts, data_tensor, typed_constant
+from .errors import fail
+from .shape_tensor import (
+    ShapeValueError,
+    as_shape_tensor,
+    concat_shapes,
+    dim_of,
+    int64_constant,
+    shape_binary,
+    shape_of,
+)
+
+
+@converts("size_dyn")
+def convert_size_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``size_dyn(self)`` -> the 1-d int64 shape of ``self``."""
+    return shape_of(ctx, data_tensor(ctx, arg(args, kwargs, 0, "self"), name), name)
+
+
+@converts("sym_size_dyn")
+def convert_sym_size_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``sym_size_dyn(self, dim)`` -> ``self.size(dim)`` as a 0-d int64."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    dim = arg(args, kwargs, 1, "dim")
+    try:
+        return dim_of(ctx, tensor, dim, name)
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+
+
+@converts("numel_dyn")
+def convert_numel_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``numel_dyn(self)`` -> product of the dims as a 0-d int64 (1 for a 0-d tensor)."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    # A chain of products over the (statically known) rank: IReduceLayer on int64 is not
+    # available on every TensorRT flavour.
+    total: Any = 1
+    for dim in range(len(tensor.shape)):
+        size = dim_of(ctx, tensor, dim, name)
+        total = size if isinstance(total, int) else shape_binary(ctx, "mul", total, size, name)
+    if isinstance(total, int):
+        return int64_constant(ctx, total, name)
+    return total
+
+
+@converts("const")
+def convert_const(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``const(values)`` -> a 1-d int64 constant."""
+    values = arg(args, kwargs, 0, "values")
+    return int64_constant(ctx, [int(v) for v in values], name)
+
+
+@converts("const_scalar")
+def convert_const_scalar(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``const_scalar(value)`` -> 0-d int64 for an int, 0-d float32 for a float."""
+    value = arg(args, kwargs, 0, "value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(ctx, target, name, f"expected an int or float, got {value!r}")
+    if isinstance(value, int):
+        return int64_constant(ctx, value, name)
+    return typed_constant(ctx, value, trt.float32, name)
+
+
+@converts("shape_cat_dyn")
+def convert_shape_cat_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``shape_cat_dyn(parts)`` -> the 0-d/1-d parts concatenated into one 1-d int64 shape."""
+    parts = list(arg(args, kwargs, 0, "parts"))
+    try:
+        return as_shape_tensor(ctx, parts, name)
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+
+
+__all__ = [
+    "convert_const",
+    "convert_const_scalar",
+    "convert_numel_dyn",
+    "convert_shape_cat_dyn",
+    "convert_size_dyn",
+    "convert_sym_size_dyn",
+]

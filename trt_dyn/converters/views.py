@@ -1,0 +1,156 @@
+"""Converters for view-like ops with a runtime target shape (``trt_dyn.ops.views``).
+
+reshape/unflatten are one ``IShuffleLayer`` fed the shape tensor (``zero_is_placeholder`` off:
+a 0 means an empty dim, as in PyTorch); expand is a stride-0 ``ISliceLayer``; repeat is a
+``WRAP``-mode slice; select is an ``IGatherLayer`` with a 0-d index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._trt import trt
+from .common import arg, converts, data_tensor
+from .errors import fail
+from .shape_tensor import (
+    ShapeValueError,
+    as_scalar_tensor,
+    as_shape_tensor,
+    concat_shapes,
+    gather_dims,
+    int64_constant,
+    name_layer,
+    shape_binary,
+    shape_compare,
+    shape_of,
+    shape_where,
+)
+
+
+def _shape_arg(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
+    try:
+        shape = as_shape_tensor(ctx, value, f"{name}/{what}")
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+    if len(shape.shape) != 1 or shape.shape[0] < 0:
+        raise fail(ctx, target, name, f"'{what}' must be a 1-d shape of static length, got {tuple(shape.shape)}")
+    return shape
+
+
+def reshape_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: str) -> "trt.ITensor":
+    """``tensor.reshape(shape)`` for a 1-d int64 shape tensor (one -1 allowed, 0 is a real 0)."""
+    layer = ctx.net.add_shuffle(tensor)
+    layer.set_input(1, shape)
+    layer.zero_is_placeholder = False
+    name_layer(layer, name, "reshape")
+    return layer.get_output(0)
+
+
+def prepend_ones(ctx: Any, tensor: "trt.ITensor", rank: int, name: str) -> "trt.ITensor":
+    """``tensor`` viewed with leading size-1 dims up to ``rank`` (unchanged when already there)."""
+    missing = rank - len(tensor.shape)
+    if missing <= 0:
+        return tensor
+    shape = concat_shapes(ctx, [int64_constant(ctx, [1] * missing, name), shape_of(ctx, tensor, name)], name)
+    return reshape_to(ctx, tensor, shape, name)
+
+
+@converts("reshape_dyn")
+def convert_reshape_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``reshape_dyn(self, shape)`` -> shuffle to the runtime shape."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    shape = _shape_arg(ctx, target, name, arg(args, kwargs, 1, "shape"), "shape")
+    return reshape_to(ctx, tensor, shape, name)
+
+
+def broadcast_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: str) -> "trt.ITensor":
+    """``tensor.expand(shape)`` where ``shape`` (1-d int64, length >= rank) may hold -1 (keep).
+
+    Dims of size 1 are read with stride 0; any other dim with stride 1, so an incompatible
+    target size makes TensorRT's bounds-checked slice fail instead of reading garbage.
+    """
+    rank = shape.shape[0]
+    if rank < len(tensor.shape):
+        raise ShapeValueError(f"{name}: expand to {rank} dims of a rank-{len(tensor.shape)} tensor")
+    padded = prepend_ones(ctx, tensor, rank, name)
+    current = shape_of(ctx, padded, name)
+    keep = shape_compare(ctx, "eq", shape, -1, name)
+    sizes = shape_where(ctx, keep, current, shape, name)
+    # stride = clamp(current - 1, 0, 1): 0 for broadcast (size-1) dims, 1 otherwise.
+    stride = shape_binary(ctx, "max", shape_binary(ctx, "min", shape_binary(ctx, "sub", current, 1, name), 1, name), 0, name)
+    layer = ctx.net.add_slice(padded, [0] * rank, [1] * rank, [1] * rank)
+    layer.set_input(1, int64_constant(ctx, [0] * rank, name))
+    layer.set_input(2, sizes)
+    layer.set_input(3, stride)
+    name_layer(layer, name, "expand")
+    return layer.get_output(0)
+
+
+@converts("expand_dyn")
+def convert_expand_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``expand_dyn(self, shape)`` -> stride-0 slice (see :func:`broadcast_to`)."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    shape = _shape_arg(ctx, target, name, arg(args, kwargs, 1, "shape"), "shape")
+    try:
+        return broadcast_to(ctx, tensor, shape, name)
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+
+
+@converts("unflatten_dyn")
+def convert_unflatten_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``unflatten_dyn(self, dim, sizes)`` -> reshape to ``shape[:dim] + sizes + shape[dim+1:]``."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    dim = arg(args, kwargs, 1, "dim")
+    sizes = _shape_arg(ctx, target, name, arg(args, kwargs, 2, "sizes"), "sizes")
+    rank = len(tensor.shape)
+    if not -rank <= dim < rank:
+        raise fail(ctx, target, name, f"dim {dim} is out of range for rank {rank}")
+    dim %= rank
+    shape = shape_of(ctx, tensor, name)
+    parts = []
+    if dim > 0:
+        parts.append(gather_dims(ctx, shape, list(range(dim)), name))
+    parts.append(sizes)
+    if dim + 1 < rank:
+        parts.append(gather_dims(ctx, shape, list(range(dim + 1, rank)), name))
+    return reshape_to(ctx, tensor, concat_shapes(ctx, parts, name), name)
+
+
+@converts("repeat_dyn")
+def convert_repeat_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``repeat_dyn(self, repeats)`` -> WRAP slice of size ``shape * repeats`` (leading dims added)."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    repeats = _shape_arg(ctx, target, name, arg(args, kwargs, 1, "repeats"), "repeats")
+    rank = repeats.shape[0]
+    if rank < len(tensor.shape):
+        raise fail(ctx, target, name, f"{rank} repeats for a rank-{len(tensor.shape)} tensor")
+    padded = prepend_ones(ctx, tensor, rank, name)
+    sizes = shape_binary(ctx, "mul", shape_of(ctx, padded, name), repeats, name)
+    layer = ctx.net.add_slice(padded, [0] * rank, [1] * rank, [1] * rank)
+    layer.set_input(2, sizes)
+    layer.mode = trt.SampleMode.WRAP
+    name_layer(layer, name, "repeat")
+    return layer.get_output(0)
+
+
+@converts("select_dyn")
+def convert_select_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``select_dyn(self, dim, index)`` -> gather with a 0-d index (negative wraps: Python mod)."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    dim = arg(args, kwargs, 1, "dim")
+    rank = len(tensor.shape)
+    if not -rank <= dim < rank:
+        raise fail(ctx, target, name, f"dim {dim} is out of range for rank {rank}")
+    dim %= rank
+    try:
+        index = as_scalar_tensor(ctx, arg(args, kwargs, 2, "index"), f"{name}/index")
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+    size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
+    # index in [-size, size) maps to [0, size); anything else stays out of range for the gather.
+    wrapped = shape_where(ctx, shape_compare(ctx, "lt", index, 0, name),
+                          shape_binary(ctx, "add", index, size, name), index, name)
+    layer = ctx.net.add_gather(tensor, wrapped, dim)
+    name_layer(layer, name, "select")
+    return layer.get_output(0)
