@@ -53,6 +53,11 @@ def _read_profiles(interpreter: Any) -> List[Dict[str, Tuple[Shape, Shape, Shape
         shapes = {}
         for index in range(network.num_inputs):
             tensor = network.get_input(index)
+            if not tensor.is_shape_tensor and -1 not in tuple(tensor.shape):
+                # torch_tensorrt puts only dynamic inputs in the profile; asking for a static one fails
+                static = tuple(tensor.shape)
+                shapes[tensor.name] = (static, static, static)
+                continue
             if tensor.is_shape_tensor:
                 lo, opt, hi = profile.get_shape_input(tensor.name)
             else:
