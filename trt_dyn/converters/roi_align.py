@@ -73,6 +73,7 @@ class _Net:
         self.ctx = ctx
         self.net = ctx.net
         self.prefix = f"{LAYER_PREFIX}{node_name}]"
+        self._constants: Dict[Any, "trt.ITensor"] = {}
 
     def _named(self, layer: "trt.ILayer", what: str) -> "trt.ITensor":
         layer.name = f"{self.prefix}/{what}#{next(_ids)}"
@@ -82,10 +83,14 @@ class _Net:
         array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
         if shape is not None:
             array = array.reshape(shape)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key in self._constants:
+            return self._constants[key]
         # TensorRT reads the buffer only when building: the context keeps it alive until then.
         self.ctx.cpu_weights_reference_holder.append(array)
         layer = self.net.add_constant(trt.Dims(list(array.shape)), trt.Weights(array))
-        return self._named(layer, "const")
+        self._constants[key] = self._named(layer, "const")
+        return self._constants[key]
 
     def binary(self, a: "trt.ITensor", b: "trt.ITensor", op: "trt.ElementWiseOperation", what: str) -> "trt.ITensor":
         return self._named(self.net.add_elementwise(a, b, op), what)
