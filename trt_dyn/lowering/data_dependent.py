@@ -150,7 +150,9 @@ for _packet, _where in (
     _DIM_ARG_OPS[_packet] = _where
 
 _VIEW_OPS = {aten.view.default, aten.reshape.default, aten._unsafe_view.default}
-_MATMUL_OPS = {aten.mm.default: (0,), aten.addmm.default: (1,)}
+#: matrix products ``rows @ weight``: position of the row operand; every other tensor is a weight
+_MATMUL_OPS = {aten.mm.default: (0,), aten.addmm.default: (1,), aten.linear.default: (0,),
+               aten.matmul.default: (0,)}
 
 _SHAPE_ONLY = {
     aten.sym_size.int, aten._assert_scalar.default, aten.sym_constrain_range_for_size.default,
@@ -287,11 +289,15 @@ class _DenseBuilder:
         self.dense[node] = self._rebuild(node)
         return self.dense[node]
 
-    def _check_row_axis(self, node: Node) -> None:
+    def _check_row_axis(self, node: Node, broadcast_operands: bool = True) -> None:
+        from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
         value = _val(node)
         if not isinstance(value, torch.Tensor) or value.dim() == 0:
             raise _Unsupported(f"{node.name}: not a tensor with rows")
-        for operand in _node_inputs(node):
+        if not free_unbacked_symbols(value.shape[0]):
+            raise _Unsupported(f"{node.name}: the selection's row count is not dim 0")
+        for operand in _node_inputs(node) if broadcast_operands else ():
             operand_value = _val(operand)
             if operand in self.tainted or not isinstance(operand_value, torch.Tensor):
                 continue
@@ -300,8 +306,6 @@ class _DenseBuilder:
                 operand_value.dim() == value.dim() and _same_size(operand_value.shape[0], 1)
             ):
                 raise _Unsupported(f"{node.name}: operand {operand.name} spans the rows")
-        from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
-
         if free_unbacked_symbols(value.shape[1:]):
             raise _Unsupported(f"{node.name}: the selection's row count moved off dim 0")
 
@@ -330,8 +334,10 @@ class _DenseBuilder:
                 raise _Unsupported(f"{node.name}: reshape that mixes rows")
             args = (args[0], [-1] + shape[1:]) + tuple(args[2:])
         elif target in _MATMUL_OPS and self.mask_rank == 1:
-            self._check_row_axis(node)
+            self._check_row_axis(node, broadcast_operands=False)
             rows = _MATMUL_OPS[target]
+            if _val(args[rows[0]]).dim() != 2:
+                raise _Unsupported(f"{node.name}: only [rows, features] @ weight is row-wise")
             if any(
                 (i in rows) != (arg in self.tainted)
                 for i, arg in enumerate(args) if isinstance(arg, Node)
