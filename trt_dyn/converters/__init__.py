@@ -1,3 +1,4 @@
 """trt_dyn.converters"""
 from . import roi_align  # noqa: F401,E402  (torchvision::roi_align)
 from . import selection  # noqa: F401,E402  (nonzero / mask index without NonZero, topk_dyn)
+from . import shape, arith, views, creation, slicing, resize  # noqa: F401,E402  (trt_dyn::*_dyn ops)

@@ -1,0 +1,167 @@
+"""Converters for factories with runtime sizes (``trt_dyn.ops.creation``).
+
+``full``-like ops broadcast a one-element constant to the shape tensor with a stride-0
+``ISliceLayer`` (any dtype, bool included); ``arange``/``linspace`` are ``IFillLayer`` LINSPACE
+with runtime start/step inputs. Output dtypes are read from the node's traced value, i.e. the op's
+own dtype inference (``torch.full`` rules, default dtype, ``self.dtype`` for ``new_*``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .._trt import trt
+from .common import arg, cast_to, converts, output_dtype, trt_dtype, typed_constant
+from .errors import fail
+from .shape_tensor import (
+    ShapeValueError,
+    as_shape_tensor,
+    cast_int64,
+    int64_constant,
+    name_layer,
+    shape_binary,
+    to_1d,
+    to_scalar,
+)
+
+E = trt.ElementWiseOperation
+
+
+def filled(ctx: Any, shape: "trt.ITensor", value: Any, dtype: "trt.DataType", name: str) -> "trt.ITensor":
+    """A tensor of runtime ``shape`` (1-d int64, static length) holding ``value`` everywhere."""
+    rank = shape.shape[0]
+    constant = typed_constant(ctx, value, dtype, name, rank=rank)
+    if rank == 0:
+        return constant
+    layer = ctx.net.add_slice(constant, [0] * rank, [1] * rank, [0] * rank)
+    layer.set_input(2, shape)
+    name_layer(layer, name, "fill")
+    return layer.get_output(0)
+
+
+def _full(ctx: Any, target: Any, name: str, shape_value: Any, fill_value: Any) -> "trt.ITensor":
+    try:
+        shape = as_shape_tensor(ctx, shape_value, f"{name}/shape")
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+    if shape.shape[0] < 0:
+        raise fail(ctx, target, name, "the shape tensor must have a static length")
+    dtype = output_dtype(ctx, target, name)
+    if isinstance(fill_value, complex):
+        raise fail(ctx, target, name, "complex fill values are not supported by TensorRT")
+    return filled(ctx, shape, fill_value, trt_dtype(ctx, target, name, dtype), name)
+
+
+@converts("full_dyn")
+def convert_full_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``full_dyn(shape, fill_value, dtype, device)`` -> broadcast constant."""
+    return _full(ctx, target, name, arg(args, kwargs, 0, "shape"), arg(args, kwargs, 1, "fill_value"))
+
+
+@converts("zeros_dyn")
+def convert_zeros_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``zeros_dyn(shape, dtype, device)`` -> broadcast 0."""
+    return _full(ctx, target, name, arg(args, kwargs, 0, "shape"), 0)
+
+
+@converts("ones_dyn")
+def convert_ones_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``ones_dyn(shape, dtype, device)`` -> broadcast 1."""
+    return _full(ctx, target, name, arg(args, kwargs, 0, "shape"), 1)
+
+
+@converts("new_full_dyn")
+def convert_new_full_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``new_full_dyn(self, shape, fill_value, dtype)`` -> broadcast constant (dtype of self by default)."""
+    return _full(ctx, target, name, arg(args, kwargs, 1, "shape"), arg(args, kwargs, 2, "fill_value"))
+
+
+@converts("new_zeros_dyn")
+def convert_new_zeros_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``new_zeros_dyn(self, shape, dtype)`` -> broadcast 0."""
+    return _full(ctx, target, name, arg(args, kwargs, 1, "shape"), 0)
+
+
+@converts("new_ones_dyn")
+def convert_new_ones_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``new_ones_dyn(self, shape, dtype)`` -> broadcast 1."""
+    return _full(ctx, target, name, arg(args, kwargs, 1, "shape"), 1)
+
+
+def _number(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
+    """A 0-d int64 or float32 ITensor from a 0-d shape value (ITensor or frozen constant)."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0:
+            raise fail(ctx, target, name, f"'{what}' must be 0-d, got shape {tuple(value.shape)}")
+        if value.dtype.is_floating_point:
+            return typed_constant(ctx, float(value), trt.float32, f"{name}/{what}")
+        return int64_constant(ctx, int(value), f"{name}/{what}")
+    if not isinstance(value, trt.ITensor):
+        raise fail(ctx, target, name, f"'{what}' must be a 0-d shape tensor, got {type(value).__name__}")
+    if value.dtype in (trt.float32, trt.float16, trt.bfloat16):
+        return to_scalar(ctx, cast_to(ctx, value, trt.float32, name), name)
+    try:
+        return to_scalar(ctx, cast_int64(ctx, value, name), name)
+    except Exception as err:  # ShapeValueError for rank/dtype
+        raise fail(ctx, target, name, f"'{what}': {err}") from err
+
+
+def _elementwise(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":
+    layer = ctx.net.add_elementwise(a, b, op)
+    name_layer(layer, name, str(op).split(".")[-1].lower())
+    return layer.get_output(0)
+
+
+def linspace_fill(ctx: Any, length: "trt.ITensor", start: "trt.ITensor", step: "trt.ITensor",
+                  name: str) -> "trt.ITensor":
+    """``start + i * step`` for ``i < length`` (0-d int64 length; start/step 0-d of one dtype)."""
+    layer = ctx.net.add_fill((1,), trt.FillOperation.LINSPACE, start.dtype)
+    layer.set_input(0, to_1d(ctx, length, name))
+    layer.set_input(1, start)
+    layer.set_input(2, to_1d(ctx, step, name))
+    name_layer(layer, name, "linspace")
+    return layer.get_output(0)
+
+
+@converts("arange_dyn")
+def convert_arange_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``arange_dyn(start, end, step, dtype, device)`` -> LINSPACE fill of length
+    ``max(ceil((end - start) / step), 0)`` (exact integer arithmetic when all three are integers)."""
+    start, end, step = (_number(ctx, target, name, arg(args, kwargs, i, key), key)
+                        for i, key in enumerate(("start", "end", "step")))
+    dtype = trt_dtype(ctx, target, name, output_dtype(ctx, target, name))
+    if isinstance(arg(args, kwargs, 2, "step"), torch.Tensor) and float(arg(args, kwargs, 2, "step")) == 0:
+        raise fail(ctx, target, name, "step must be non-zero")
+    if all(t.dtype == trt.int64 for t in (start, end, step)):
+        span = shape_binary(ctx, "sub", end, start, name)
+        negated = shape_binary(ctx, "sub", 0, span, name)
+        length = shape_binary(ctx, "sub", 0, shape_binary(ctx, "floordiv", negated, step, name), name)
+        length = shape_binary(ctx, "max", length, 0, name)
+        return cast_to(ctx, linspace_fill(ctx, length, start, step, name), dtype, name)
+    start, end, step = (cast_to(ctx, t, trt.float32, name) for t in (start, end, step))
+    count = _elementwise(ctx, _elementwise(ctx, end, start, E.SUB, name), step, E.DIV, name)
+    ceil = ctx.net.add_unary(count, trt.UnaryOperation.CEIL)
+    name_layer(ceil, name, "ceil")
+    length = shape_binary(ctx, "max", cast_to(ctx, ceil.get_output(0), trt.int64, name), 0, name)
+    return cast_to(ctx, linspace_fill(ctx, length, start, step, name), dtype, name)
+
+
+@converts("linspace_dyn")
+def convert_linspace_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``linspace_dyn(start, end, steps, dtype, device)`` -> LINSPACE fill with step
+    ``(end - start) / max(steps - 1, 1)`` in float32 (floating output dtypes only)."""
+    dtype = output_dtype(ctx, target, name)
+    if not dtype.is_floating_point:
+        raise fail(ctx, target, name, f"integer output dtype {dtype} is not implemented (float dtypes only)")
+    start = cast_to(ctx, _number(ctx, target, name, arg(args, kwargs, 0, "start"), "start"), trt.float32, name)
+    end = cast_to(ctx, _number(ctx, target, name, arg(args, kwargs, 1, "end"), "end"), trt.float32, name)
+    steps = _number(ctx, target, name, arg(args, kwargs, 2, "steps"), "steps")
+    if steps.dtype != trt.int64:
+        raise fail(ctx, target, name, "'steps' must be an integer shape value")
+    intervals = cast_to(ctx, shape_binary(ctx, "max", shape_binary(ctx, "sub", steps, 1, name), 1, name),
+                        trt.float32, name)
+    step = _elementwise(ctx, _elementwise(ctx, end, start, E.SUB, name), intervals, E.DIV, name)
+    values = linspace_fill(ctx, steps, start, step, name)
+    return cast_to(ctx, values, trt_dtype(ctx, target, name, dtype), name)

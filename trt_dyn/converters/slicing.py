@@ -1,0 +1,160 @@
+"""Converters for slicing with runtime bounds (``trt_dyn.ops.slicing``): slice, narrow, split, pad.
+
+All are ``ISliceLayer`` with start/size/stride shape tensors; bounds are normalised with int64
+shape arithmetic exactly as aten does (negative bounds add the size, slice bounds clamp). Constant
+padding is a ``FILL``-mode slice whose start is ``-left`` (negative pads crop).
+"""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from .._trt import trt
+from .common import arg, cast_to, converts, data_tensor, trt_dtype, typed_constant
+from .errors import fail
+from .shape_tensor import (
+    ShapeValueError,
+    as_scalar_tensor,
+    as_shape_tensor,
+    ceildiv,
+    concat_shapes,
+    gather_dims,
+    int64_constant,
+    name_layer,
+    shape_binary,
+    shape_clamp,
+    shape_compare,
+    shape_of,
+    shape_where,
+    to_1d,
+)
+
+
+def _dim(ctx: Any, target: Any, name: str, tensor: "trt.ITensor", dim: Any) -> int:
+    rank = len(tensor.shape)
+    if not isinstance(dim, int) or not -rank <= dim < rank:
+        raise fail(ctx, target, name, f"dim {dim!r} is out of range for rank {rank}")
+    return dim % rank
+
+
+def _scalar(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
+    try:
+        return as_scalar_tensor(ctx, value, f"{name}/{what}")
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, f"'{what}': {err}") from err
+
+
+def _with_entry(ctx: Any, rank: int, dim: int, entry: "trt.ITensor", others: Any, name: str) -> "trt.ITensor":
+    """A length-``rank`` shape equal to ``others`` (int fill or 1-d shape) except ``entry`` at ``dim``."""
+    parts: List[Any] = []
+    for position in range(rank):
+        if position == dim:
+            parts.append(to_1d(ctx, entry, name))
+        elif isinstance(others, int):
+            parts.append(others)
+        else:
+            parts.append(gather_dims(ctx, others, [position], name))
+    return as_shape_tensor(ctx, parts, name)
+
+
+def slice_along(ctx: Any, tensor: "trt.ITensor", dim: int, start: "trt.ITensor", length: "trt.ITensor",
+                step: int, name: str) -> "trt.ITensor":
+    """Elements ``start, start + step, ...`` (``length`` of them) of ``tensor`` along ``dim``."""
+    rank = len(tensor.shape)
+    layer = ctx.net.add_slice(tensor, [0] * rank, [1] * rank, [1] * rank)
+    layer.set_input(1, _with_entry(ctx, rank, dim, start, 0, name))
+    layer.set_input(2, _with_entry(ctx, rank, dim, length, shape_of(ctx, tensor, name), name))
+    layer.set_input(3, int64_constant(ctx, [step if d == dim else 1 for d in range(rank)], name))
+    name_layer(layer, name, "slice")
+    return layer.get_output(0)
+
+
+def _wrap_negative(ctx: Any, index: "trt.ITensor", size: "trt.ITensor", name: str) -> "trt.ITensor":
+    """``index + size`` where ``index < 0``, else ``index``."""
+    return shape_where(ctx, shape_compare(ctx, "lt", index, 0, name),
+                       shape_binary(ctx, "add", index, size, name), index, name)
+
+
+@converts("slice_dyn")
+def convert_slice_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``slice_dyn(self, dim, start, end, step)`` -> aten.slice bounds (wrap, clamp) + strided slice."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    dim = _dim(ctx, target, name, tensor, arg(args, kwargs, 1, "dim"))
+    start = _scalar(ctx, target, name, arg(args, kwargs, 2, "start"), "start")
+    end = _scalar(ctx, target, name, arg(args, kwargs, 3, "end"), "end")
+    step = arg(args, kwargs, 4, "step", 1)
+    if not isinstance(step, int) or step <= 0:
+        raise fail(ctx, target, name, f"step must be a positive int, got {step!r}")
+    size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
+    start = shape_clamp(ctx, _wrap_negative(ctx, start, size, name), 0, size, name)
+    end = shape_clamp(ctx, _wrap_negative(ctx, end, size, name), 0, size, name)
+    length = shape_binary(ctx, "max", ceildiv(ctx, shape_binary(ctx, "sub", end, start, name), step, name), 0, name)
+    return slice_along(ctx, tensor, dim, start, length, step, name)
+
+
+@converts("narrow_dyn")
+def convert_narrow_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``narrow_dyn(self, dim, start, length)`` -> slice at ``start`` (negative wraps), ``length`` long.
+
+    Out-of-range bounds are not clamped (eager raises): TensorRT's bounds-checked slice fails.
+    """
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    dim = _dim(ctx, target, name, tensor, arg(args, kwargs, 1, "dim"))
+    start = _scalar(ctx, target, name, arg(args, kwargs, 2, "start"), "start")
+    length = _scalar(ctx, target, name, arg(args, kwargs, 3, "length"), "length")
+    size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
+    return slice_along(ctx, tensor, dim, _wrap_negative(ctx, start, size, name), length, 1, name)
+
+
+@converts("split_dyn")
+def convert_split_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> List["trt.ITensor"]:
+    """``split_dyn(self, sizes, dim)`` -> one slice per entry of ``sizes`` at running offsets."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    try:
+        sizes = as_shape_tensor(ctx, arg(args, kwargs, 1, "sizes"), f"{name}/sizes")
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+    dim = _dim(ctx, target, name, tensor, arg(args, kwargs, 2, "dim", 0))
+    count = sizes.shape[0]
+    if count < 0:
+        raise fail(ctx, target, name, "'sizes' must have a static length")
+    outputs = []
+    offset: Any = int64_constant(ctx, 0, name)
+    for index in range(count):
+        length = gather_dims(ctx, sizes, index, name)
+        outputs.append(slice_along(ctx, tensor, dim, offset, length, 1, f"{name}[{index}]"))
+        offset = shape_binary(ctx, "add", offset, length, name)
+    return outputs
+
+
+@converts("pad_dyn")
+def convert_pad_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``pad_dyn(self, pad, value)`` -> FILL slice from ``-left`` of size ``in + left + right``."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    try:
+        pad = as_shape_tensor(ctx, arg(args, kwargs, 1, "pad"), f"{name}/pad")
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+    value = arg(args, kwargs, 2, "value", 0.0)
+    rank = len(tensor.shape)
+    count = pad.shape[0]
+    if count < 0 or count % 2 or count // 2 > rank:
+        raise fail(ctx, target, name, f"pad length {count} must be static, even and at most 2 * {rank}")
+    if rank == 0:
+        return tensor
+    pairs = count // 2
+    # pad pairs run from the last dim backwards; dims without a pair read the appended 0.
+    padded = concat_shapes(ctx, [pad, int64_constant(ctx, [0], name)], name)
+    left_index = [2 * (rank - 1 - d) if rank - 1 - d < pairs else count for d in range(rank)]
+    right_index = [2 * (rank - 1 - d) + 1 if rank - 1 - d < pairs else count for d in range(rank)]
+    left = gather_dims(ctx, padded, left_index, name)
+    right = gather_dims(ctx, padded, right_index, name)
+    start = shape_binary(ctx, "sub", 0, left, name)
+    size = shape_binary(ctx, "add", shape_binary(ctx, "add", shape_of(ctx, tensor, name), left, name), right, name)
+    layer = ctx.net.add_slice(tensor, [0] * rank, [1] * rank, [1] * rank)
+    layer.set_input(1, start)
+    layer.set_input(2, size)
+    layer.mode = trt.SampleMode.FILL
+    layer.set_input(4, typed_constant(ctx, value, tensor.dtype, name))
+    name_layer(layer, name, "pad")
+    return layer.get_output(0)
