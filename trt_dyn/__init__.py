@@ -16,3 +16,4 @@ __version__ = "0.1.0"
 from . import ops  # noqa: E402,F401
 from . import converters  # noqa: E402,F401
 from . import lowering  # noqa: E402,F401
+from .lowering import MissingDynVariantError, lower, report  # noqa: E402,F401

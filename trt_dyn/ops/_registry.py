@@ -7,9 +7,11 @@ Every op is a ``torch.library.custom_op`` in namespace ``trt_dyn`` with an expli
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
+from torch.utils.weak import WeakIdKeyDictionary
 
 NAMESPACE = "trt_dyn"
 
@@ -68,6 +70,38 @@ def static_length(op: str, arg: str, value: torch.Tensor) -> int:
     if not isinstance(length, int):
         raise ValueError(f"trt_dyn::{op}: the length of '{arg}' must be static, got {length}")
     return length
+
+
+# Under fake tensors a shape tensor's values are unknown to torch, but the fake kernels of the shape
+# producers know them symbolically (``sym_size_dyn(x, 2)`` is ``x.shape[2]``). They are remembered here,
+# per fake tensor, so consumers produce precise symbolic output shapes instead of fresh unbacked sizes.
+_SYMBOLIC_VALUES: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+
+
+def remember(fake: torch.Tensor, value: Any) -> torch.Tensor:
+    """Record the (symbolic) value of a fake shape tensor: a number for 0-d, a tuple for 1-d."""
+    if isinstance(fake, FakeTensor) and value is not None:
+        _SYMBOLIC_VALUES[fake] = tuple(value) if isinstance(value, (list, tuple)) else value
+    return fake
+
+
+def recall(value: torch.Tensor) -> Any:
+    """The remembered symbolic value of a fake shape tensor, or None."""
+    if isinstance(value, FakeTensor):
+        return _SYMBOLIC_VALUES.get(value)
+    return None
+
+
+def recall_shape(value: torch.Tensor) -> Optional[List[Any]]:
+    known = recall(value)
+    if known is None or not isinstance(known, tuple):
+        return None
+    return list(known)
+
+
+def recall_scalar(value: torch.Tensor) -> Any:
+    known = recall(value)
+    return None if isinstance(known, tuple) else known
 
 
 def unknown_sizes(count: int) -> List[torch.SymInt]:

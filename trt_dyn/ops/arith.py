@@ -7,11 +7,12 @@ operand (from ``sym_float`` / ``truediv``) gives float32, exact for integers bel
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Any, Callable, Optional
 
 import torch
 
-from ._registry import FLOAT_SHAPE_DTYPE, SHAPE_DTYPE, check_shape_tensor, define
+from ._registry import FLOAT_SHAPE_DTYPE, SHAPE_DTYPE, check_shape_tensor, define, recall, remember
 
 
 def _is_float(t: torch.Tensor) -> bool:
@@ -29,14 +30,43 @@ def _operands(op: str, a: torch.Tensor, b: torch.Tensor):
     return a.to(dtype), b.to(dtype), dtype
 
 
-def _fake_binary(op: str, result_dtype: Callable[[torch.Tensor, torch.Tensor], torch.dtype]):
+def _symbolic(fn: Callable, *known: Any) -> Optional[Any]:
+    """Apply ``fn`` elementwise to remembered symbolic values (numbers or tuples, broadcast)."""
+    if any(k is None for k in known):
+        return None
+    lengths = {len(k) for k in known if isinstance(k, tuple)}
+    try:
+        if not lengths:
+            return fn(*known)
+        (length,) = lengths if len(lengths) == 1 else (max(lengths),)
+        rows = [k if isinstance(k, tuple) else (k,) * length for k in known]
+        rows = [r * length if len(r) == 1 else r for r in rows]
+        return tuple(fn(*items) for items in zip(*rows))
+    except Exception:  # an expression sympy cannot build: fall back to unknown sizes
+        return None
+
+
+def _fake_binary(op: str, result_dtype: Callable[[torch.Tensor, torch.Tensor], torch.dtype],
+                 symbolic: Callable[[Any, Any], Any]):
     def fake(a, b):
         check_shape_tensor(op, "a", a, allow_float=True)
         check_shape_tensor(op, "b", b, allow_float=True)
         shape = torch.broadcast_shapes(a.shape, b.shape)
-        return torch.empty(shape, dtype=result_dtype(a, b))
+        dtype = result_dtype(a, b)
+        value = _symbolic(symbolic, recall(a), recall(b))
+        if value is not None and dtype.is_floating_point:
+            value = _symbolic(torch.sym_float, value)
+        return remember(torch.empty(shape, dtype=dtype), value)
 
     return fake
+
+
+def _py_floordiv(a, b):
+    return a // b
+
+
+def _py_ceildiv(a, b):
+    return -((-a) // b)
 
 
 def _check_divisor(op: str, b: torch.Tensor) -> None:
@@ -113,13 +143,23 @@ def truediv_dyn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a.to(torch.float64).div(b.to(torch.float64)).to(FLOAT_SHAPE_DTYPE)
 
 
-for _op in (add_dyn, sub_dyn, mul_dyn, floordiv_dyn, ceildiv_dyn, mod_dyn, min_dyn, max_dyn):
-    _op.register_fake(_fake_binary(_op._name, _result_dtype))
-truediv_dyn.register_fake(_fake_binary("truediv_dyn", lambda a, b: FLOAT_SHAPE_DTYPE))
+_SYMBOLIC_BINARY = {
+    add_dyn: lambda a, b: a + b,
+    sub_dyn: lambda a, b: a - b,
+    mul_dyn: lambda a, b: a * b,
+    floordiv_dyn: _py_floordiv,
+    ceildiv_dyn: _py_ceildiv,
+    mod_dyn: lambda a, b: a % b,
+    min_dyn: torch.sym_min,
+    max_dyn: torch.sym_max,
+}
+for _op, _fn in _SYMBOLIC_BINARY.items():
+    _op.register_fake(_fake_binary(_op._name, _result_dtype, _fn))
+truediv_dyn.register_fake(_fake_binary("truediv_dyn", lambda a, b: FLOAT_SHAPE_DTYPE, lambda a, b: a / b))
 
 
 def _unary(name: str, doc: str, result_dtype: Callable[[torch.Tensor], torch.dtype],
-           compute: Callable[[torch.Tensor], torch.Tensor]):
+           compute: Callable[[torch.Tensor], torch.Tensor], symbolic: Callable[[Any], Any]):
     def eager(a: torch.Tensor) -> torch.Tensor:
         check_shape_tensor(name, "a", a, allow_float=True)
         return compute(a).to(result_dtype(a))
@@ -131,7 +171,7 @@ def _unary(name: str, doc: str, result_dtype: Callable[[torch.Tensor], torch.dty
     @op.register_fake
     def _(a):
         check_shape_tensor(name, "a", a, allow_float=True)
-        return torch.empty(a.shape, dtype=result_dtype(a))
+        return remember(torch.empty(a.shape, dtype=result_dtype(a)), _symbolic(symbolic, recall(a)))
 
     return op
 
@@ -140,20 +180,20 @@ def _same_kind(a: torch.Tensor) -> torch.dtype:
     return FLOAT_SHAPE_DTYPE if _is_float(a) else SHAPE_DTYPE
 
 
-neg_dyn = _unary("neg_dyn", "``neg_dyn(Tensor a) -> Tensor``: ``-a``.", _same_kind, torch.neg)
+neg_dyn = _unary("neg_dyn", "``neg_dyn(Tensor a) -> Tensor``: ``-a``.", _same_kind, torch.neg, lambda a: -a)
 float_dyn = _unary(
     "float_dyn", "``float_dyn(Tensor a) -> Tensor``: ``torch.sym_float(a)``, as float32.",
-    lambda a: FLOAT_SHAPE_DTYPE, lambda a: a,
+    lambda a: FLOAT_SHAPE_DTYPE, lambda a: a, torch.sym_float,
 )
 int_dyn = _unary(
     "int_dyn", "``int_dyn(Tensor a) -> Tensor``: ``torch.sym_int(a)`` / ``int(a)``: truncate toward zero, int64.",
-    lambda a: SHAPE_DTYPE, torch.trunc,
+    lambda a: SHAPE_DTYPE, torch.trunc, torch.sym_int,
 )
 ceil_dyn = _unary(
     "ceil_dyn", "``ceil_dyn(Tensor a) -> Tensor``: ``math.ceil(a)`` as int64 (identity on ints).",
-    lambda a: SHAPE_DTYPE, lambda a: torch.ceil(a) if _is_float(a) else a,
+    lambda a: SHAPE_DTYPE, lambda a: torch.ceil(a) if _is_float(a) else a, math.ceil,
 )
 floor_dyn = _unary(
     "floor_dyn", "``floor_dyn(Tensor a) -> Tensor``: ``math.floor(a)`` as int64 (identity on ints).",
-    lambda a: SHAPE_DTYPE, lambda a: torch.floor(a) if _is_float(a) else a,
+    lambda a: SHAPE_DTYPE, lambda a: torch.floor(a) if _is_float(a) else a, math.floor,
 )

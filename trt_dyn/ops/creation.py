@@ -7,8 +7,16 @@ from typing import Optional
 import torch
 
 from ._registry import (
-    check_shape_tensor, define, fake_shape_dims, scalar_value, shape_values, unknown_sizes,
+    check_shape_tensor, define, recall_scalar, recall_shape, scalar_value, shape_values, static_length,
+    unknown_sizes,
 )
+
+
+def _dims(op: str, shape: torch.Tensor) -> list:
+    """Output dims from a shape tensor under fake tensors: its remembered values, else unknown sizes."""
+    count = static_length(op, "shape", shape)
+    known = recall_shape(shape)
+    return known if known is not None else unknown_sizes(count)
 
 _FACTORY_TAIL = "ScalarType? dtype=None, Device? device=None"
 
@@ -37,7 +45,7 @@ def full_dyn(shape: torch.Tensor, fill_value, dtype: Optional[torch.dtype] = Non
 
 @full_dyn.register_fake
 def _(shape, fill_value, dtype=None, device=None):
-    return torch.empty(fake_shape_dims("full_dyn", "shape", shape), dtype=_fill_dtype(fill_value, dtype), device=device)
+    return torch.empty(_dims("full_dyn", shape), dtype=_fill_dtype(fill_value, dtype), device=device)
 
 
 @define("zeros_dyn", f"(Tensor shape, {_FACTORY_TAIL}) -> Tensor")
@@ -57,7 +65,7 @@ def ones_dyn(shape: torch.Tensor, dtype: Optional[torch.dtype] = None,
 
 def _fake_filled(name):
     def fake(shape, dtype=None, device=None):
-        return torch.empty(fake_shape_dims(name, "shape", shape), dtype=dtype, device=device)
+        return torch.empty(_dims(name, shape), dtype=dtype, device=device)
 
     return fake
 
@@ -76,7 +84,7 @@ def new_full_dyn(self: torch.Tensor, shape: torch.Tensor, fill_value,
 
 @new_full_dyn.register_fake
 def _(self, shape, fill_value, dtype=None):
-    return self.new_empty(fake_shape_dims("new_full_dyn", "shape", shape), dtype=dtype)
+    return self.new_empty(_dims("new_full_dyn", shape), dtype=dtype)
 
 
 @define("new_zeros_dyn", "(Tensor self, Tensor shape, ScalarType? dtype=None) -> Tensor")
@@ -93,7 +101,7 @@ def new_ones_dyn(self: torch.Tensor, shape: torch.Tensor, dtype: Optional[torch.
 
 def _fake_new(name):
     def fake(self, shape, dtype=None):
-        return self.new_empty(fake_shape_dims(name, "shape", shape), dtype=dtype)
+        return self.new_empty(_dims(name, shape), dtype=dtype)
 
     return fake
 
@@ -128,7 +136,13 @@ def arange_dyn(start: torch.Tensor, end: torch.Tensor, step: torch.Tensor,
 def _(start, end, step, dtype=None, device=None):
     for name, value in (("start", start), ("end", end), ("step", step)):
         check_shape_tensor("arange_dyn", name, value, rank=0, allow_float=True)
-    return torch.empty(unknown_sizes(1), dtype=_arange_dtype(start, end, step, dtype), device=device)
+    dtype = _arange_dtype(start, end, step, dtype)
+    known = [recall_scalar(t) for t in (start, end, step)]
+    if all(isinstance(k, (int, torch.SymInt)) for k in known):
+        begin, stop, stride = known
+        length = torch.sym_max(0, -((begin - stop) // stride))  # ceil((stop - begin) / stride), exact
+        return torch.empty((length,), dtype=dtype, device=device)
+    return torch.empty(unknown_sizes(1), dtype=dtype, device=device)
 
 
 @define("linspace_dyn", f"(Tensor start, Tensor end, Tensor steps, {_FACTORY_TAIL}) -> Tensor")
@@ -145,4 +159,6 @@ def _(start, end, steps, dtype=None, device=None):
     check_shape_tensor("linspace_dyn", "start", start, rank=0, allow_float=True)
     check_shape_tensor("linspace_dyn", "end", end, rank=0, allow_float=True)
     check_shape_tensor("linspace_dyn", "steps", steps, rank=0)
-    return torch.empty(unknown_sizes(1), dtype=dtype or torch.get_default_dtype(), device=device)
+    known = recall_scalar(steps)
+    length = known if known is not None else unknown_sizes(1)[0]
+    return torch.empty((length,), dtype=dtype or torch.get_default_dtype(), device=device)

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import torch
 
-from ._registry import define, shape_values, static_length, unknown_sizes
+from ._registry import define, recall_shape, shape_values, static_length, unknown_sizes
 
 _NEAREST = {1: torch.ops.aten.upsample_nearest1d.default, 2: torch.ops.aten.upsample_nearest2d.default,
             3: torch.ops.aten.upsample_nearest3d.default}
@@ -47,4 +47,5 @@ def interpolate_dyn(self: torch.Tensor, size: torch.Tensor, mode: str = "nearest
 def _(self, size, mode="nearest", align_corners=False, scales=None):
     spatial = static_length("interpolate_dyn", "size", size)
     _check(self, spatial, mode, scales)
-    return self.new_empty(list(self.shape[:2]) + unknown_sizes(spatial))
+    known = recall_shape(size)
+    return self.new_empty(list(self.shape[:2]) + (known if known is not None else unknown_sizes(spatial)))

@@ -9,7 +9,7 @@ from typing import List
 
 import torch
 
-from ._registry import SHAPE_DTYPE, check_shape_tensor, define
+from ._registry import SHAPE_DTYPE, check_shape_tensor, define, recall, remember
 
 
 @define("size_dyn", "(Tensor self) -> Tensor")
@@ -20,7 +20,7 @@ def size_dyn(self: torch.Tensor) -> torch.Tensor:
 
 @size_dyn.register_fake
 def _(self):
-    return torch.empty((self.dim(),), dtype=SHAPE_DTYPE)
+    return remember(torch.empty((self.dim(),), dtype=SHAPE_DTYPE), tuple(self.shape))
 
 
 @define("sym_size_dyn", "(Tensor self, int dim) -> Tensor")
@@ -31,8 +31,7 @@ def sym_size_dyn(self: torch.Tensor, dim: int) -> torch.Tensor:
 
 @sym_size_dyn.register_fake
 def _(self, dim):
-    self.size(dim)  # same IndexError as eager for a bad dim
-    return torch.empty((), dtype=SHAPE_DTYPE)
+    return remember(torch.empty((), dtype=SHAPE_DTYPE), self.size(dim))
 
 
 @define("numel_dyn", "(Tensor self) -> Tensor")
@@ -43,7 +42,7 @@ def numel_dyn(self: torch.Tensor) -> torch.Tensor:
 
 @numel_dyn.register_fake
 def _(self):
-    return torch.empty((), dtype=SHAPE_DTYPE)
+    return remember(torch.empty((), dtype=SHAPE_DTYPE), self.numel())
 
 
 @define("const", "(int[] values) -> Tensor")
@@ -54,7 +53,7 @@ def const(values: List[int]) -> torch.Tensor:
 
 @const.register_fake
 def _(values):
-    return torch.empty((len(values),), dtype=SHAPE_DTYPE)
+    return remember(torch.empty((len(values),), dtype=SHAPE_DTYPE), tuple(values))
 
 
 @define("const_scalar", "(Scalar value) -> Tensor")
@@ -66,7 +65,7 @@ def const_scalar(value) -> torch.Tensor:
 
 @const_scalar.register_fake
 def _(value):
-    return torch.empty((), dtype=_scalar_dtype(value))
+    return remember(torch.empty((), dtype=_scalar_dtype(value)), value)
 
 
 def _scalar_dtype(value) -> torch.dtype:
@@ -92,7 +91,11 @@ def shape_cat_dyn(parts: List[torch.Tensor]) -> torch.Tensor:
 @shape_cat_dyn.register_fake
 def _(parts):
     _check_parts(parts)
-    return torch.empty((sum(1 if p.dim() == 0 else p.shape[0] for p in parts),), dtype=SHAPE_DTYPE)
+    out = torch.empty((sum(1 if p.dim() == 0 else p.shape[0] for p in parts),), dtype=SHAPE_DTYPE)
+    known = [recall(p) for p in parts]
+    if all(k is not None for k in known):
+        remember(out, tuple(v for k in known for v in (k if isinstance(k, tuple) else (k,))))
+    return out
 
 
 def _check_parts(parts: List[torch.Tensor]) -> None:

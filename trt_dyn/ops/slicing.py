@@ -6,7 +6,14 @@ from typing import List
 
 import torch
 
-from ._registry import check_shape_tensor, define, scalar_value, shape_values, static_length, unknown_sizes
+from ._registry import (
+    check_shape_tensor, define, recall_scalar, recall_shape, scalar_value, shape_values, static_length, unknown_sizes,
+)
+
+
+def _like(result: torch.Tensor) -> torch.Tensor:
+    # a fake kernel must not return a view of its input
+    return result.new_empty(result.shape)
 
 
 def _with_dim(self: torch.Tensor, dim: int, size) -> List:
@@ -29,6 +36,9 @@ def slice_dyn(self: torch.Tensor, dim: int, start: torch.Tensor, end: torch.Tens
 def _(self, dim, start, end, step=1):
     check_shape_tensor("slice_dyn", "start", start, rank=0)
     check_shape_tensor("slice_dyn", "end", end, rank=0)
+    begin, stop = recall_scalar(start), recall_scalar(end)
+    if begin is not None and stop is not None:
+        return _like(torch.ops.aten.slice.Tensor(self, dim, begin, stop, step))
     return self.new_empty(_with_dim(self, dim, unknown_sizes(1)[0]))
 
 
@@ -44,6 +54,9 @@ def narrow_dyn(self: torch.Tensor, dim: int, start: torch.Tensor, length: torch.
 def _(self, dim, start, length):
     check_shape_tensor("narrow_dyn", "start", start, rank=0)
     check_shape_tensor("narrow_dyn", "length", length, rank=0)
+    begin, count = recall_scalar(start), recall_scalar(length)
+    if begin is not None and count is not None:
+        return _like(self.narrow(dim, begin, count))
     return self.new_empty(_with_dim(self, dim, unknown_sizes(1)[0]))
 
 
@@ -58,6 +71,9 @@ def split_dyn(self: torch.Tensor, sizes: torch.Tensor, dim: int = 0) -> List[tor
 @split_dyn.register_fake
 def _(self, sizes, dim=0):
     count = static_length("split_dyn", "sizes", sizes)
+    known = recall_shape(sizes)
+    if known is not None:
+        return [self.new_empty(_with_dim(self, dim, size)) for size in known]
     return [self.new_empty(_with_dim(self, dim, size)) for size in unknown_sizes(count)]
 
 
@@ -73,6 +89,9 @@ def _(self, pad, value=0.0):
     count = static_length("pad_dyn", "pad", pad)
     if count % 2 or count // 2 > self.dim():
         raise ValueError(f"trt_dyn::pad_dyn: pad length {count} must be even and at most 2 * {self.dim()}")
+    known = recall_shape(pad)
+    if known is not None:
+        return torch.ops.aten.constant_pad_nd(self, known, value)
     dims = list(self.shape)
     for index, size in enumerate(unknown_sizes(count // 2)):
         dims[self.dim() - 1 - index] = size

@@ -6,7 +6,7 @@ from typing import Tuple
 
 import torch
 
-from ._registry import check_shape_tensor, define, scalar_value, unknown_sizes
+from ._registry import check_shape_tensor, define, recall_scalar, scalar_value, unknown_sizes
 
 
 @define("topk_dyn", "(Tensor self, Tensor k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor, Tensor)")
@@ -21,5 +21,6 @@ def topk_dyn(self: torch.Tensor, k: torch.Tensor, dim: int = -1, largest: bool =
 def _(self, k, dim=-1, largest=True, sorted=True):
     check_shape_tensor("topk_dyn", "k", k, rank=0)
     dims = list(self.shape)
-    dims[dim % self.dim()] = unknown_sizes(1)[0]
+    known = recall_scalar(k)
+    dims[dim % self.dim()] = known if known is not None else unknown_sizes(1)[0]
     return self.new_empty(dims), self.new_empty(dims, dtype=torch.int64)

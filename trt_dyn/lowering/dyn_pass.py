@@ -1,0 +1,509 @@
+"""The static -> dyn lowering pass, driven by :mod:`trt_dyn.lowering.translation_map`.
+
+On a graph with at least one symbolic input dimension it
+
+* turns every SymInt/SymFloat expression that reaches a consumer into shape-tensor ops
+  (``sym_size.int`` -> ``sym_size_dyn``, ``operator.add`` -> ``add_dyn`` ...), created right after
+  the node they replace, with Python numbers frozen by ``const`` / ``const_scalar``;
+* replaces each consumer that receives a symbolic value in an int / int[] / Scalar slot with the
+  dyn op of its :class:`DynRule` (static entries of the same list are frozen with ``const``);
+* drops assertions on symbolic values (the TensorRT optimization profile enforces the ranges)
+  and the now-dead SymInt nodes.
+
+Rewritten nodes keep the original ``meta`` (``val`` with its precise symbolic shape,
+``stack_trace``, ``nn_module_stack``); new shape-tensor nodes get a fake ``val`` and, under
+``meta["trt_dyn_symbolic"]``, the symbolic value they compute. A graph without symbolic inputs is
+not touched at all (its generated code stays byte-identical).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch.fx import GraphModule, Node
+from torch.fx.experimental.symbolic_shapes import free_symbols
+
+from . import settings
+from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
+from .translation_map import ASSERTIONS, EXACT_DIVISION, RULES, SYM_RULES, SYM_SUM, DynRule
+
+import operator
+
+dyn = torch.ops.trt_dyn
+_SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
+_META_KEYS = ("stack_trace", "nn_module_stack", "source_fn_stack", "from_node", "seq_nr")
+
+
+# ---------------------------------------------------------------------------------------------
+# Classifying values
+# ---------------------------------------------------------------------------------------------
+
+def _is_symbolic(value: Any) -> bool:
+    return isinstance(value, _SYM_TYPES) and bool(free_symbols(value))
+
+
+def _kind(node: Node) -> str:
+    """'symbolic' (a SymInt/SymFloat/SymBool expression), 'static' (a Python number, or a Sym* that
+    specialised), or 'tensor' (anything else)."""
+    if "val" not in node.meta:
+        return "symbolic" if node.op == "call_function" and node.target in SYM_RULES else "tensor"
+    value = node.meta["val"]
+    if _is_symbolic(value):
+        return "symbolic"
+    if isinstance(value, (bool, int, float) + _SYM_TYPES):
+        return "static"
+    return "tensor"
+
+
+def _static_value(node: Node) -> Union[int, float, bool]:
+    value = node.meta["val"]
+    if isinstance(value, (torch.SymBool, bool)):
+        return bool(value)
+    if isinstance(value, (torch.SymFloat, float)):
+        return float(value)
+    return int(value)
+
+
+def _symbolic_nodes(value: Any) -> List[Node]:
+    found: List[Node] = []
+    torch.fx.node.map_arg(value, lambda n: found.append(n) if _kind(n) == "symbolic" else None)
+    return found
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Node):
+        return str(value.meta.get("val", value.name)) if _kind(value) != "tensor" else value.name
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    return repr(value)
+
+
+def has_dynamic_inputs(gm: GraphModule) -> bool:
+    """True when a placeholder has a symbolic dimension (or is itself a symbolic int)."""
+    for node in gm.graph.nodes:
+        if node.op != "placeholder":
+            continue
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor) and any(_is_symbolic(d) for d in value.shape):
+            return True
+        if _is_symbolic(value):
+            return True
+    return False
+
+
+def _op_name(target: Any) -> str:
+    if isinstance(target, torch._ops.OpOverload):
+        return f"{target.namespace}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
+    module = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__name__", repr(target))
+    return f"{module.replace('_operator', 'operator')}.{name}" if module else name
+
+
+def _bind(target: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """The node's arguments by schema name, defaults filled in."""
+    bound: Dict[str, Any] = {}
+    for index, arg in enumerate(target._schema.arguments):
+        if index < len(args) and not arg.kwarg_only:
+            bound[arg.name] = args[index]
+        elif arg.name in kwargs:
+            bound[arg.name] = kwargs[arg.name]
+        elif arg.has_default_value():
+            bound[arg.name] = arg.default_value
+        else:
+            raise TypeError(f"{_op_name(target)}: missing argument '{arg.name}'")
+    return bound
+
+
+def _is_tensor_type(arg_type: Any) -> Tuple[bool, bool]:
+    """(is Tensor or Tensor?, is optional) of a schema argument type."""
+    optional = isinstance(arg_type, torch.OptionalType)
+    inner = arg_type.getElementType() if optional else arg_type
+    return isinstance(inner, torch.TensorType), optional
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis: what would be missing (no graph changes)
+# ---------------------------------------------------------------------------------------------
+
+class _Missing(Exception):
+    def __init__(self, entry: MissingEntry):
+        super().__init__(entry.reason)
+        self.entry = entry
+
+
+def _entry(node: Node, argument: str, reason: str) -> MissingEntry:
+    source, code = source_location(node.meta.get("stack_trace"))
+    return MissingEntry(op=_op_name(node.target) if node.op == "call_function" else node.op,
+                        node=node.name, argument=argument, source=source, code=code, reason=reason)
+
+
+def _producer_problem(node: Node, memo: Dict[Node, Optional[Node]]) -> Optional[Node]:
+    """The first node in ``node``'s SymInt expression that has no dyn variant, or None."""
+    if node in memo:
+        return memo[node]
+    memo[node] = None
+    if _kind(node) != "symbolic":
+        return None
+    if node.op != "call_function" or not (node.target in SYM_RULES or node.target is SYM_SUM):
+        memo[node] = node
+        return node
+    for arg in _symbolic_nodes((node.args, node.kwargs)):
+        bad = _producer_problem(arg, memo)
+        if bad is not None:
+            memo[node] = bad
+            return bad
+    return None
+
+
+def _consumer_problems(node: Node, memo: Dict[Node, Optional[Node]]) -> List[MissingEntry]:
+    if node.op == "output":
+        symbolic = _symbolic_nodes(node.args)
+        if symbolic:
+            return [_entry(symbolic[0], f"output={_describe(node.args[0])}",
+                           "the graph returns a symbolic int; TensorRT engines return tensors only")]
+        return []
+    if node.op != "call_function" or _kind(node) != "tensor" or node.target in ASSERTIONS:
+        return []
+    if not _symbolic_nodes((node.args, node.kwargs)):
+        return []
+    rule = RULES.get(node.target)
+    if rule is None:
+        names = _symbolic_arg_names(node)
+        return [_entry(node, names, f"no dyn variant for {_op_name(node.target)}; add a row to RULES")]
+    bound = _bind(node.target, node.args, node.kwargs)
+    problems = []
+    for name, value in bound.items():
+        if not _symbolic_nodes(value):
+            continue
+        if name not in rule.shape_args and name not in rule.drop:
+            problems.append(_entry(node, f"{name}={_describe(value)}",
+                                   f"the dyn variant {_op_name(rule.op)} takes '{name}' as a static value"))
+            continue
+        if name in rule.drop:
+            continue
+        for sym in _symbolic_nodes(value):
+            bad = _producer_problem(sym, memo)
+            if bad is not None:
+                source, code = source_location(bad.meta.get("stack_trace") or node.meta.get("stack_trace"))
+                problems.append(MissingEntry(
+                    op=_op_name(bad.target) if bad.op == "call_function" else f"{bad.op} {bad.target}",
+                    node=bad.name, argument=f"{node.name}.{name}={_describe(value)}", source=source, code=code,
+                    reason="produces a symbolic value with no dyn variant; add it to SYM_RULES"))
+    return problems
+
+
+def _symbolic_arg_names(node: Node) -> str:
+    try:
+        bound = _bind(node.target, node.args, node.kwargs)
+    except (AttributeError, TypeError):
+        bound = {f"arg{i}": a for i, a in enumerate(node.args)}
+        bound.update(node.kwargs)
+    return ", ".join(f"{k}={_describe(v)}" for k, v in bound.items() if _symbolic_nodes(v))
+
+
+def analyse(gm: GraphModule) -> DynReport:
+    """The report for ``gm`` without changing it."""
+    report = DynReport(dynamic=has_dynamic_inputs(gm))
+    if not report.dynamic:
+        return report
+    memo: Dict[Node, Optional[Node]] = {}
+    for node in gm.graph.nodes:
+        report.missing.extend(_consumer_problems(node, memo))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewriting
+# ---------------------------------------------------------------------------------------------
+
+class Builder:
+    """Creates shape-tensor nodes. Adapters in the translation map receive one."""
+
+    def __init__(self, gm: GraphModule):
+        self.gm = gm
+        self.graph = gm.graph
+        self.fake_mode = torch._export.utils._detect_fake_mode_from_gm(gm)
+        self._dyn_of: Dict[Node, Node] = {}
+        self._anchor: Optional[Node] = None
+        self._origin: Optional[Node] = None
+        # constants are shared and live before the first computation
+        self._consts: Dict[Tuple[Any, ...], Node] = {}
+        self._const_anchor = next(n for n in self.graph.nodes if n.op != "placeholder")
+
+    # -- node creation ------------------------------------------------------------------------
+    def call(self, op: Any, *args: Any, **kwargs: Any) -> Node:
+        """A new node ``op(*args, **kwargs)`` at the current insertion point, with a fake ``val``."""
+        with self.graph.inserting_before(self._anchor):
+            node = self.graph.call_function(op, tuple(args), kwargs)
+        for key in _META_KEYS:
+            if self._origin is not None and key in self._origin.meta:
+                node.meta[key] = self._origin.meta[key]
+        node.meta["val"] = self._fake(op, args, kwargs)
+        return node
+
+    def _fake(self, op: Any, args: Any, kwargs: Any) -> Any:
+        fake_args, fake_kwargs = torch.fx.node.map_arg((args, kwargs), lambda n: n.meta.get("val"))
+        if self.fake_mode is None:
+            return None
+        with self.fake_mode:
+            return op(*fake_args, **fake_kwargs)
+
+    def const(self, op: Any, value: Any) -> Node:
+        """A shared ``const`` / ``const_scalar`` node for ``value``."""
+        key = (op, type(value), tuple(value) if isinstance(value, list) else value)
+        if key not in self._consts:
+            saved = self._anchor, self._origin
+            self._anchor, self._origin = self._const_anchor, None
+            try:
+                self._consts[key] = self.call(op, value)
+            finally:
+                self._anchor, self._origin = saved
+        return self._consts[key]
+
+    def unsupported(self, node: Node, argument: str, reason: str) -> _Missing:
+        return _Missing(_entry(node, argument, reason))
+
+    # -- shape values -------------------------------------------------------------------------
+    def scalar(self, value: Any) -> Node:
+        """A 0-d shape tensor for a Python number, a SymInt/SymFloat node or a shape-tensor node."""
+        if isinstance(value, Node):
+            kind = _kind(value)
+            if kind == "tensor":
+                return value
+            if kind == "static":
+                return self.const(dyn.const_scalar.default, _static_value(value))
+            return self.dyn_of(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"trt_dyn lowering: cannot make a shape value from {value!r}")
+        return self.const(dyn.const_scalar.default, value)
+
+    def shape(self, values: Any) -> Node:
+        """A 1-d shape tensor for a list of ints / SymInt nodes (or an existing shape-tensor node)."""
+        if isinstance(values, Node):
+            if _kind(values) == "tensor":
+                return values
+            return self.call(dyn.shape_cat_dyn.default, [self.scalar(values)])
+        parts: List[Node] = []
+        run: List[int] = []
+        for item in values:
+            if isinstance(item, Node) and _kind(item) == "static":
+                item = _static_value(item)
+            if isinstance(item, int) and not isinstance(item, bool):
+                run.append(item)
+                continue
+            if run:
+                parts.append(self.const(dyn.const.default, list(run)))
+                run = []
+            parts.append(self.scalar(item))
+        if run or not parts:
+            parts.append(self.const(dyn.const.default, list(run)))
+        if len(parts) == 1 and parts[0].target is dyn.const.default:
+            return parts[0]
+        return self.call(dyn.shape_cat_dyn.default, parts)
+
+    def dyn_of(self, node: Node) -> Node:
+        """The shape-tensor node computing SymInt/SymFloat node ``node`` (created once, right after it)."""
+        if node in self._dyn_of:
+            return self._dyn_of[node]
+        saved = self._anchor, self._origin
+        self._anchor, self._origin = node.next, node
+        try:
+            result = self._translate_producer(node)
+        finally:
+            self._anchor, self._origin = saved
+        result.meta["trt_dyn_symbolic"] = node.meta.get("val")
+        self._dyn_of[node] = result
+        return result
+
+    def _translate_producer(self, node: Node) -> Node:
+        target = node.target
+        if node.op != "call_function" or not (target in SYM_RULES or target is SYM_SUM):
+            raise _Missing(_entry(node, _describe(node), "produces a symbolic value with no dyn variant"))
+        if target is SYM_SUM:
+            terms = [self.scalar(t) for t in node.args[0]]
+            total = terms[0] if terms else self.scalar(0)
+            for term in terms[1:]:
+                total = self.call(dyn.add_dyn.default, total, term)
+            return total
+        exact = EXACT_DIVISION.get(target)
+        inner = node.args[0]
+        if exact is not None and isinstance(inner, Node) and inner.target is operator.truediv \
+                and all(_is_integer(a) for a in inner.args):
+            return self.call(exact, self.scalar(inner.args[0]), self.scalar(inner.args[1]))
+        op, arity = SYM_RULES[target]
+        if op is dyn.sym_size_dyn.default:
+            return self.call(op, node.args[0], node.args[1])
+        if op is dyn.numel_dyn.default:
+            return self.call(op, node.args[0])
+        return self.call(op, *[self.scalar(a) for a in node.args[:arity]])
+
+    # -- consumers ----------------------------------------------------------------------------
+    def apply(self, node: Node, rule: DynRule) -> Node:
+        """Build the dyn replacement of consumer ``node`` (the caller swaps uses and erases)."""
+        self._anchor, self._origin = node, node
+        bound = _bind(node.target, node.args, node.kwargs)
+        if rule.prepare is not None:
+            bound = rule.prepare(self, node, bound)
+        inverse = {dyn_name: aten_name for aten_name, dyn_name in rule.rename.items()}
+        used = set()
+        args: List[Any] = []
+        kwargs: Dict[str, Any] = {}
+        for arg in rule.op._schema.arguments:
+            source = inverse.get(arg.name, arg.name)
+            if source in bound:
+                value = bound[source]
+                used.add(source)
+            elif arg.name in rule.fixed:
+                value = rule.fixed[arg.name]
+            elif arg.has_default_value():
+                value = arg.default_value
+            else:
+                raise self.unsupported(node, arg.name, f"{_op_name(rule.op)} needs '{arg.name}' and the row gives none")
+            value = self._convert(node, rule, source, arg, value)
+            if arg.kwarg_only:
+                kwargs[arg.name] = value
+            else:
+                args.append(value)
+        schema_args = {a.name: a for a in node.target._schema.arguments}
+        for name, value in bound.items():
+            if name in used or name in rule.drop:
+                continue
+            default = schema_args[name].default_value if name in schema_args and \
+                schema_args[name].has_default_value() else object()
+            if value is not default and value != default:
+                raise self.unsupported(node, f"{name}={_describe(value)}",
+                                       f"{_op_name(rule.op)} has no argument for '{name}'")
+        with self.graph.inserting_before(node):
+            new = self.graph.call_function(rule.op, tuple(args), kwargs)
+        new.meta.update(node.meta)
+        return new
+
+    def _convert(self, node: Node, rule: DynRule, source: str, arg: Any, value: Any) -> Any:
+        is_tensor, optional = _is_tensor_type(arg.type)
+        if is_tensor:
+            if value is None:
+                if source in rule.none_defaults:
+                    return self.scalar(rule.none_defaults[source])
+                if optional:
+                    return None
+                raise self.unsupported(node, source, f"{_op_name(rule.op)} needs a value for '{arg.name}'")
+            if isinstance(value, (list, tuple)):
+                return self.shape(value)
+            return self.scalar(value)
+        if _symbolic_nodes(value):
+            raise self.unsupported(node, f"{source}={_describe(value)}",
+                                   f"{_op_name(rule.op)} takes '{arg.name}' as a static value")
+        return torch.fx.node.map_arg(value, lambda n: _static_value(n) if _kind(n) == "static" else n)
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, Node):
+        v = value.meta.get("val")
+        return isinstance(v, (int, torch.SymInt)) and not isinstance(v, bool)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _erase_dead_scalars(gm: GraphModule) -> None:
+    for node in reversed(list(gm.graph.nodes)):
+        if node.op == "call_function" and not node.users and \
+                (_kind(node) != "tensor" or node.target in SYM_RULES or node.target is SYM_SUM):
+            gm.graph.erase_node(node)
+
+
+def _erase_assertions(gm: GraphModule) -> None:
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target in ASSERTIONS:
+            if _symbolic_nodes((node.args, node.kwargs)) or all(
+                    not isinstance(a, Node) or _kind(a) != "tensor" for a in node.args):
+                gm.graph.erase_node(node)
+
+
+def _graph_module(graph_module_or_program: Any) -> GraphModule:
+    if isinstance(graph_module_or_program, torch.export.ExportedProgram):
+        return graph_module_or_program.graph_module
+    if isinstance(graph_module_or_program, GraphModule):
+        return graph_module_or_program
+    raise TypeError(f"expected a torch.fx.GraphModule or torch.export.ExportedProgram, "
+                    f"got {type(graph_module_or_program).__name__}")
+
+
+def report(graph_module_or_program: Any) -> DynReport:
+    """What the dyn lowering would rewrite and what it is missing (the graph is not changed).
+
+    ``str(report)`` is a readable table; ``report.missing`` entries carry op, node name, the
+    symbolic argument and the user's ``file:line``.
+    """
+    gm = _graph_module(graph_module_or_program)
+    result = analyse(gm)
+    if result.dynamic:
+        result.rewritten = _planned_rewrites(gm, result)
+    return result
+
+
+def _planned_rewrites(gm: GraphModule, result: DynReport) -> Dict[str, int]:
+    missing = {m.node for m in result.missing}
+    counts: Dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and _kind(node) == "tensor" and node.target in RULES \
+                and node.name not in missing and _symbolic_nodes((node.args, node.kwargs)):
+            name = _op_name(node.target)
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def lower(graph_module_or_program: Any, on_missing: Optional[str] = None) -> Any:
+    """Rewrite a dynamic-shape graph into the dyn IR in place; returns its argument.
+
+    Does nothing when no input has a symbolic dimension or when the lowering is disabled
+    (``trt_dyn.lowering.set_enabled(False)`` / ``TRT_DYN_LOWERING=0``). When some symbolic use has
+    no dyn variant it raises :class:`MissingDynVariantError` before changing anything, or with
+    ``on_missing="warn"`` (or :func:`settings.set_on_missing`) warns and leaves those nodes as they are.
+    """
+    gm = _graph_module(graph_module_or_program)
+    if settings.is_enabled():
+        lower_graph_module(gm, on_missing)
+    return graph_module_or_program
+
+
+def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None) -> DynReport:
+    result = analyse(gm)
+    if not result.dynamic:
+        return result
+    mode = on_missing or settings.get_on_missing()
+    if result.missing:
+        if mode == "raise":
+            raise MissingDynVariantError(result)
+        warnings.warn(str(result), stacklevel=3)
+    skip = {m.node for m in result.missing}
+    builder = Builder(gm)
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.name in skip or _kind(node) != "tensor":
+            continue
+        if node.target in ASSERTIONS or not _symbolic_nodes((node.args, node.kwargs)):
+            continue
+        rule = RULES[node.target]
+        try:
+            new = builder.apply(node, rule)
+        except _Missing as missing:
+            if mode == "raise":
+                raise MissingDynVariantError(DynReport(dynamic=True, missing=[missing.entry])) from None
+            warnings.warn(str(DynReport(dynamic=True, missing=[missing.entry])), stacklevel=3)
+            continue
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+        name = _op_name(node.target)
+        result.rewritten[name] = result.rewritten.get(name, 0) + 1
+    _erase_assertions(gm)
+    _erase_dead_scalars(gm)
+    gm.graph.lint()
+    gm.recompile()
+    return result
+
+
+def dyn_lowering_pass(gm: GraphModule, settings_: Any = None) -> GraphModule:
+    """torch_tensorrt post-lowering pass: :func:`lower` with the global settings."""
+    if settings.is_enabled():
+        lower_graph_module(gm)
+    return gm

@@ -1,0 +1,95 @@
+"""What the dyn lowering could not translate, with the user's source line for each entry."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n(?P<code>[^\n]*)')
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
+def source_location(stack_trace: Optional[str]) -> Tuple[str, str]:
+    """(``file:line``, code) of the innermost user frame of an FX ``stack_trace`` (frames inside
+    torch itself are skipped, so ``F.pad`` reports the model's line, not functional.py)."""
+    if not stack_trace:
+        return "<unknown>", ""
+    frames = list(_FRAME.finditer(stack_trace))
+    user = [m for m in frames if not m.group("file").startswith(_TORCH_DIR)] or frames
+    if not user:
+        return "<unknown>", ""
+    frame = user[-1]
+    return f"{frame.group('file')}:{frame.group('line')}", frame.group("code").strip()
+
+
+@dataclass(frozen=True)
+class MissingEntry:
+    """One node that received a symbolic value the dyn IR cannot express."""
+
+    op: str          #: the target, e.g. ``aten.roll.default``
+    node: str        #: FX node name
+    argument: str    #: the symbolic argument, e.g. ``shifts=[s0//2, 3]``
+    source: str      #: ``file:line`` of the user's call, or ``<unknown>``
+    code: str = ""   #: that source line
+    reason: str = ""
+
+    @property
+    def line(self) -> Optional[int]:
+        _, _, line = self.source.rpartition(":")
+        return int(line) if line.isdigit() else None
+
+    @property
+    def file(self) -> str:
+        return self.source.rpartition(":")[0] if self.line is not None else self.source
+
+
+@dataclass
+class DynReport:
+    """Result of analysing (or lowering) a graph: ``ok`` when every symbolic use has a dyn variant."""
+
+    dynamic: bool = False
+    missing: List[MissingEntry] = field(default_factory=list)
+    #: static target -> count of nodes rewritten to dyn ops
+    rewritten: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    def __bool__(self) -> bool:  # a report is truthy when the graph is fully covered
+        return self.ok
+
+    def __str__(self) -> str:
+        if not self.dynamic:
+            return "trt_dyn report: no graph input has a symbolic dimension; nothing to lower."
+        lines = []
+        if self.rewritten:
+            done = ", ".join(f"{op} x{n}" for op, n in sorted(self.rewritten.items()))
+            lines.append(f"trt_dyn report: rewritten to dyn ops: {done}")
+        if self.ok:
+            lines.append("trt_dyn report: OK, every symbolic value reaches a dyn op.")
+            return "\n".join(lines)
+        lines.append(f"trt_dyn report: {len(self.missing)} node(s) receive symbolic values with no dyn variant:")
+        header = ("op", "node", "symbolic argument", "source", "reason")
+        rows = [(m.op, m.node, m.argument, m.source + (f"  {m.code}" if m.code else ""), m.reason)
+                for m in self.missing]
+        widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+        fmt = " | ".join(f"{{:<{w}}}" for w in widths)
+        lines.append(fmt.format(*header))
+        lines.append("-+-".join("-" * w for w in widths))
+        lines.extend(fmt.format(*row) for row in rows)
+        lines.append("Add a row to trt_dyn/lowering/translation_map.py (see docs/dyn_ir.md), or set "
+                     "trt_dyn.lowering.set_on_missing('warn') / TRT_DYN_ON_MISSING=warn to leave these to PyTorch.")
+        return "\n".join(lines)
+
+
+class MissingDynVariantError(RuntimeError):
+    """Raised before any converter runs when a dynamic graph uses ops with no dyn variant."""
+
+    def __init__(self, report: DynReport):
+        self.report = report
+        super().__init__(str(report))
