@@ -199,12 +199,15 @@ class CompiledModule(torch.nn.Module):
         self,
         graph_module: torch.fx.GraphModule,
         engines: List[BuiltEngine],
+        segment_ops: Dict[str, List[str]],
         *,
         on_gpu: bool,
     ):
         super().__init__()
         self.graph_module = graph_module
         self.engines = engines
+        #: TensorRT segment name -> the FX ops (targets) torch_tensorrt converted into it
+        self.segment_ops = segment_ops
         self.on_gpu = on_gpu
         self.pytorch_nodes = pytorch_nodes(graph_module)
 
@@ -229,11 +232,19 @@ def _to_device(value: Any, device: torch.device) -> Any:
     )
 
 
+def _segment_ops(module: torch.fx.GraphModule) -> List[str]:
+    return [_target_name(node.target) for node in _computation_nodes(module.graph)]
+
+
 @contextlib.contextmanager
-def _executor_conversion(records: List[BuiltEngine]) -> Iterator[None]:
-    """Route ``compile_module``'s per-segment conversion to :class:`ExecutorEngineModule`."""
+def _hooked_conversion(
+    records: List[BuiltEngine], segment_ops: Dict[str, List[str]], use_executor: bool
+) -> Iterator[None]:
+    """Record each TensorRT segment's ops; with ``use_executor`` return executor modules for them."""
     from torch_tensorrt.dynamo import _compiler
     from torch_tensorrt.dynamo.conversion._conversion import interpret_module_to_result
+
+    original_convert = _compiler.convert_module
 
     def convert_module_for_executor(
         module: torch.fx.GraphModule,
@@ -242,6 +253,7 @@ def _executor_conversion(records: List[BuiltEngine]) -> Iterator[None]:
         name: str = "",
         engine_cache: Any = None,
     ) -> ExecutorEngineModule:
+        segment_ops[name] = _segment_ops(module)
         before = len(records)
         result = interpret_module_to_result(module, inputs, settings, engine_cache=engine_cache)
         if len(records) != before + 1:
@@ -258,12 +270,20 @@ def _executor_conversion(records: List[BuiltEngine]) -> Iterator[None]:
         record.name = name or record.name
         return ExecutorEngineModule(record, result.input_names, result.output_names, name=record.name)
 
+    def convert_module_recording(module: torch.fx.GraphModule, *args: Any, **kwargs: Any) -> Any:
+        name = kwargs.get("name", args[2] if len(args) > 2 else "")
+        segment_ops[name] = _segment_ops(module)
+        return original_convert(module, *args, **kwargs)
+
     def cpu_device(device: Any = None) -> torch.device:
         return torch.device("cpu")
 
     saved = {name: getattr(_compiler, name) for name in ("convert_module", "to_torch_device")}
-    _compiler.convert_module = convert_module_for_executor
-    _compiler.to_torch_device = cpu_device
+    if use_executor:
+        _compiler.convert_module = convert_module_for_executor
+        _compiler.to_torch_device = cpu_device
+    else:
+        _compiler.convert_module = convert_module_recording
     try:
         yield
     finally:
@@ -300,11 +320,9 @@ def compile_cpu(
             raise GpuUnavailableError(f"compile_cpu(run_engines=True): {reason}")
     inputs = resolve_inputs(exported_program, arg_inputs)
     settings = {**default_settings(), **torch_tensorrt_settings}
-    with capture_builds() as records:
-        if run_engines:
-            graph_module = torch_tensorrt.dynamo.compile(exported_program, arg_inputs=inputs, **settings)
-            _rename_engines(records, graph_module)
-        else:
-            with _executor_conversion(records):
-                graph_module = torch_tensorrt.dynamo.compile(exported_program, arg_inputs=inputs, **settings)
-    return CompiledModule(graph_module, list(records), on_gpu=run_engines)
+    segment_ops: Dict[str, List[str]] = {}
+    with capture_builds() as records, _hooked_conversion(records, segment_ops, not run_engines):
+        graph_module = torch_tensorrt.dynamo.compile(exported_program, arg_inputs=inputs, **settings)
+    if run_engines:
+        _rename_engines(records, graph_module)
+    return CompiledModule(graph_module, list(records), segment_ops, on_gpu=run_engines)

@@ -1,0 +1,198 @@
+"""compile_cpu: torch_tensorrt's own partitioning and conversion, engines run by the CPU executor."""
+
+import contextlib
+
+import pytest
+import torch
+import torchvision  # noqa: F401  (registers torchvision::roi_align before export)
+from torch.export import Dim
+from torchvision.ops import roi_align
+
+import trt_dyn
+from trt_dyn.testing.compile_cpu import GpuUnavailableError, compile_cpu
+from trt_dyn.testing.gpu import gpu_skip_reason
+from trt_dyn.testing.harness import ENGINE_MODES, compare_outputs
+
+
+class RoIHead(torch.nn.Module):
+    """Conv features -> roi_align (no upstream converter) -> linear classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, image, boxes):
+        features = torch.relu(self.conv(image))
+        pooled = roi_align(features, [boxes], output_size=(4, 4), spatial_scale=0.5, sampling_ratio=2, aligned=True)
+        return self.fc(pooled.flatten(1)).softmax(-1), features.mean()
+
+
+def random_boxes(count, size, generator):
+    corners = torch.rand(count, 2, 2, generator=generator) * size
+    low, high = corners.min(dim=1).values, corners.max(dim=1).values
+    return torch.cat([low, high + 1.0], dim=1)
+
+
+@contextlib.contextmanager
+def upstream_converters_only():
+    """torch_tensorrt's converter registry as upstream ships it: trt_dyn's converters hidden.
+
+    (trt_dyn registers a roi_align converter; upstream has none, which is what partitions the graph.)
+    """
+    from torch_tensorrt.dynamo.conversion._ConverterRegistry import DYNAMO_ATEN_CONVERTERS
+
+    with pytest.MonkeyPatch.context() as patch:
+        for target, candidates in list(DYNAMO_ATEN_CONVERTERS.items()):
+            upstream = [c for c in candidates if not c.converter_implementation.__module__.startswith("trt_dyn")]
+            if len(upstream) == len(candidates):
+                continue
+            if upstream:
+                patch.setitem(DYNAMO_ATEN_CONVERTERS, target, upstream)
+            else:
+                patch.delitem(DYNAMO_ATEN_CONVERTERS, target)
+        lowering = trt_dyn.lowering
+        was = lowering.is_enabled()
+        lowering.set_enabled(False)
+        try:
+            yield
+        finally:
+            lowering.set_enabled(was)
+
+
+@pytest.fixture(scope="module")
+def roi_compiled():
+    torch.manual_seed(0)
+    model = RoIHead().eval()
+    image = torch.randn(1, 3, 24, 24)
+    boxes = random_boxes(6, 48, torch.Generator().manual_seed(1))
+    rois = Dim("rois", min=1, max=16)
+    program = torch.export.export(model, (image, boxes), dynamic_shapes={"image": None, "boxes": {0: rois}})
+    with upstream_converters_only():
+        return model, compile_cpu(program, min_block_size=1)
+
+
+def test_roi_align_is_left_to_pytorch_between_two_engines(roi_compiled):
+    _, compiled = roi_compiled
+    assert compiled.num_trt_engines >= 2
+    assert [node.target for node in compiled.pytorch_nodes] == ["torchvision.roi_align.default"]
+    assert set(compiled.serialized_engines) == {engine.name for engine in compiled.engines}
+    assert all(name.startswith("_run_on_acc_") for name in compiled.serialized_engines)
+    assert all(len(blob) > 0 for blob in compiled.serialized_engines.values())
+    assert "aten.convolution.default" in compiled.segment_ops[compiled.engines[0].name]
+
+
+def test_roi_align_with_trt_dyn_converter_is_one_engine_unless_torch_executed():
+    torch.manual_seed(0)
+    model = RoIHead().eval()
+    image = torch.randn(1, 3, 24, 24)
+    boxes = random_boxes(6, 48, torch.Generator().manual_seed(1))
+    program = torch.export.export(model, (image, boxes))
+    assert compile_cpu(program, min_block_size=1).num_trt_engines == 1
+    split = compile_cpu(program, min_block_size=1, torch_executed_ops={"torch.ops.torchvision.roi_align.default"})
+    assert split.num_trt_engines == 2
+    assert [node.target for node in split.pytorch_nodes] == ["torchvision.roi_align.default"]
+    with torch.no_grad():
+        compare_outputs(split(image, boxes), model(image, boxes))
+
+
+@pytest.mark.parametrize("count", [1, 5, 16])
+def test_partitioned_model_matches_eager(roi_compiled, count):
+    model, compiled = roi_compiled
+    generator = torch.Generator().manual_seed(100 + count)
+    image = torch.randn(1, 3, 24, 24, generator=generator)
+    boxes = random_boxes(count, 48, generator)
+    with torch.no_grad():
+        compare_outputs(compiled(image, boxes), model(image, boxes), where=f"{count} boxes")
+
+
+class ConvBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.norm = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = torch.relu(self.norm(self.conv(x)))
+        return y.flatten(2).transpose(1, 2), y.sum(dim=(2, 3))
+
+
+@pytest.fixture(scope="module")
+def conv_program():
+    torch.manual_seed(0)
+    model = ConvBlock().eval()
+    with torch.no_grad():
+        model.norm.running_mean.uniform_(-1, 1)
+        model.norm.running_var.uniform_(0.5, 2)
+    batch = Dim("batch", min=1, max=4)
+    program = torch.export.export(model, (torch.randn(2, 3, 16, 16),), dynamic_shapes={"x": {0: batch}})
+    return model, program
+
+
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_full_compilation_dynamic_batch(conv_program, run_engines):
+    model, program = conv_program
+    compiled = compile_cpu(program, run_engines=run_engines, require_full_compilation=True, min_block_size=1)
+    assert compiled.num_trt_engines == 1
+    assert compiled.pytorch_nodes == []
+    assert compiled.engines[0].profiles[0]["x"] == ((1, 3, 16, 16), (2, 3, 16, 16), (4, 3, 16, 16))
+    for batch in (1, 2, 3, 4):
+        x = torch.randn(batch, 3, 16, 16, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            compare_outputs(compiled(x), model(x), where=f"batch {batch}")
+
+
+def test_torch_executed_ops_split_the_graph(conv_program):
+    model, program = conv_program
+    compiled = compile_cpu(program, min_block_size=1, torch_executed_ops={"torch.ops.aten.relu.default"})
+    assert [node.target for node in compiled.pytorch_nodes] == ["aten.relu.default"]
+    assert compiled.num_trt_engines == 2
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        compare_outputs(compiled(x), model(x))
+
+
+def test_engine_module_binds_inputs_by_name_and_order():
+    class TwoInputs(torch.nn.Module):
+        def forward(self, a, b):
+            return a - 2 * b, b * a.sum()
+
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    program = torch.export.export(TwoInputs(), (a, b))
+    compiled = compile_cpu(program, min_block_size=1)
+    name = compiled.engines[0].name
+    engine_module = getattr(compiled.graph_module, name)
+    (call,) = [node for node in compiled.graph_module.graph.nodes if node.target == name]
+    # torch_tensorrt orders a segment's inputs its own way; the parent passes them in that order
+    assert sorted(engine_module.input_binding_names) == ["a", "b"]
+    assert [arg.name for arg in call.args] == engine_module.input_binding_names
+    # swapped inputs must give the swapped result: the binding is positional in placeholder order
+    compare_outputs(compiled(b, a), TwoInputs()(b, a))
+    compare_outputs(compiled(a, b), TwoInputs()(a, b))
+
+
+def test_compiler_names_are_restored_even_after_a_failure(conv_program, monkeypatch):
+    from torch_tensorrt.dynamo import _compiler
+    from torch_tensorrt.dynamo.conversion import _conversion
+
+    _, program = conv_program
+    convert, to_device = _compiler.convert_module, _compiler.to_torch_device
+    interpreter = _conversion.TRTInterpreter
+    compile_cpu(program, min_block_size=1)
+    assert (_compiler.convert_module, _compiler.to_torch_device) == (convert, to_device)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("conversion failed on purpose")
+
+    monkeypatch.setattr(_conversion, "interpret_module_to_result", broken)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        compile_cpu(program, min_block_size=1)
+    assert (_compiler.convert_module, _compiler.to_torch_device) == (convert, to_device)
+    assert _conversion.TRTInterpreter is interpreter
+
+
+@pytest.mark.skipif(gpu_skip_reason() is None, reason="a usable GPU is present")
+def test_run_engines_without_gpu_raises_with_the_reason(conv_program):
+    _, program = conv_program
+    with pytest.raises(GpuUnavailableError, match="no CUDA device"):
+        compile_cpu(program, run_engines=True)
