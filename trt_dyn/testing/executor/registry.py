@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ..._trt import trt
-from . import constant, control, elementwise, shuffle
+from . import constant, control, conv, elementwise, gather, matmul, reduce, resize, scale, shuffle
 
 L = trt.LayerType
 
@@ -36,6 +36,28 @@ LAYER_EXECUTORS: Dict[object, LayerExecutor] = {
     L.SLICE: shuffle.run_slice,
     L.SQUEEZE: shuffle.run_squeeze,
     L.UNSQUEEZE: shuffle.run_unsqueeze,
+    # windows
+    L.CONVOLUTION: conv.run_convolution,
+    L.DECONVOLUTION: conv.run_deconvolution,
+    L.POOLING: conv.run_pooling,
+    # reductions
+    L.CUMULATIVE: reduce.run_cumulative,
+    L.NON_ZERO: reduce.run_non_zero,
+    L.NORMALIZATION: reduce.run_normalization,
+    L.REDUCE: reduce.run_reduce,
+    L.SOFTMAX: reduce.run_softmax,
+    L.TOPK: reduce.run_topk,
+    # indexing
+    L.GATHER: gather.run_gather,
+    L.ONE_HOT: gather.run_one_hot,
+    L.SCATTER: gather.run_scatter,
+    # contractions
+    L.EINSUM: matmul.run_einsum,
+    L.MATRIX_MULTIPLY: matmul.run_matrix_multiply,
+    # sampling
+    L.GRID_SAMPLE: resize.run_grid_sample,
+    L.RESIZE: resize.run_resize,
+    L.SCALE: scale.run_scale,
     # generators
     L.CONSTANT: constant.run_constant,
     L.FILL: constant.run_fill,
