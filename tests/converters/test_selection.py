@@ -1,0 +1,238 @@
+"""Data-dependent selection in ONE TensorRT engine (require_full_compilation), checked against eager.
+
+Boolean-mask index, nonzero-then-gather, masked index_put, the detectron2 FPN ROI pooler and top-k
+with ``k = min(K, N)`` are compiled with a dynamic row count N by the harness (CPU reference
+executor), which compares with eager at min / opt / max / odd N on fresh random inputs. Mask
+densities cycle through all-false, all-true, half and sparse so that every test sees empty and full
+selections. Layer counts per fallback come from :func:`count_fallback_layers`.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torchvision  # noqa: F401  (registers torchvision::roi_align)
+
+import trt_dyn  # noqa: F401  (before torch_tensorrt)
+from trt_dyn.build import build_engine
+from trt_dyn.converters.selection import FALLBACK_PREFIXES, count_fallback_layers
+from trt_dyn.lowering import data_dependent as dd
+from trt_dyn.testing.harness import export_dynamic, run_converter_test
+
+aten = torch.ops.aten
+ROWS = (1, 24)
+#: extra sizes so every density meets more than one size (min/opt/max/odd come from the harness)
+EXTRA = (2, 13, 24)
+
+
+def density_scores():
+    """Input generator: scores whose positive fraction cycles all-false, all-true, 0.5, 0.15, ..."""
+    densities = itertools.cycle((0.0, 1.0, 0.5, 0.15, 0.85))
+
+    def generate(shape, dtype, generator):
+        density = next(densities)
+        magnitude = torch.rand(shape, generator=generator) + 0.1
+        positive = torch.rand(shape, generator=generator) < density
+        return torch.where(positive, magnitude, -magnitude).to(dtype)
+
+    return generate
+
+
+def extra_points(name, shape_of):
+    return [{name: shape_of(n)} for n in EXTRA]
+
+
+def fallback_counts(result):
+    assert len(result.networks) == 1
+    return count_fallback_layers(result.networks[0])
+
+
+class MaskIndex(torch.nn.Module):
+    def forward(self, x, s):
+        return x[s > 0] * 3.0
+
+
+def test_boolean_mask_index_rows():
+    result = run_converter_test(
+        MaskIndex(), (torch.randn(8, 5), torch.randn(8)), {"x": {0: ROWS}, "s": {0: ROWS}},
+        input_generators={"s": density_scores()},
+        extra_points=[{"x": (n, 5), "s": (n,)} for n in EXTRA],
+    )
+    counts = fallback_counts(result)
+    if trt_dyn.IS_RTX:
+        assert counts["mask_index"] > 0
+        assert "NON_ZERO" not in result.layer_types
+
+
+class FullMaskIndex(torch.nn.Module):
+    def forward(self, x):
+        return x[x > 0]
+
+
+def test_boolean_mask_index_full_rank_mask():
+    run_converter_test(
+        FullMaskIndex(), (torch.randn(8, 3),), {"x": {0: ROWS}},
+        input_generators={"x": density_scores()},
+        extra_points=[{"x": (n, 3)} for n in EXTRA],
+    )
+
+
+class NonzeroGather(torch.nn.Module):
+    def forward(self, x, s):
+        inds = torch.nonzero(s > 0).squeeze(1)
+        return x[inds] + 1.0, inds
+
+
+def test_nonzero_then_gather():
+    result = run_converter_test(
+        NonzeroGather(), (torch.randn(8, 4), torch.randn(8)), {"x": {0: ROWS}, "s": {0: ROWS}},
+        input_generators={"s": density_scores()},
+        extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+    )
+    if trt_dyn.IS_RTX:
+        assert fallback_counts(result)["nonzero"] > 0
+
+
+class MaskedIndexPut(torch.nn.Module):
+    def forward(self, x, s):
+        out = x.clone()
+        mask = s > 0
+        out[mask] = torch.sigmoid(x[mask]) * 2.0 - 1.0
+        out[s < -0.5] = 0.0
+        return out
+
+
+def test_masked_index_put_is_dense():
+    with dd.data_dependent_mode("dense"):
+        result = run_converter_test(
+            MaskedIndexPut(), (torch.randn(8, 4), torch.randn(8)), {"x": {0: ROWS}, "s": {0: ROWS}},
+            input_generators={"s": density_scores()},
+            extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+        )
+    counts = fallback_counts(result)
+    assert counts["dense"] > 0
+    assert counts["nonzero"] == counts["mask_index"] == 0
+
+
+class FpnPooler(torch.nn.Module):
+    """detectron2 ROIPooler: level assignment, then per level nonzero + roi_align + index_put."""
+
+    scales = (1.0 / 4, 1.0 / 8)
+
+    def forward(self, p2, p3, boxes):
+        sizes = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+        levels = torch.floor(4 + torch.log2(sizes / 224 + 1e-8))
+        levels = torch.clamp(levels, min=2, max=3).to(torch.int64) - 2
+        rois = torch.cat([torch.zeros_like(boxes[:, :1]), boxes], dim=1)
+        out = torch.zeros((boxes.shape[0], p2.shape[1], 2, 2), dtype=p2.dtype)
+        for level, (features, scale) in enumerate(zip((p2, p3), self.scales)):
+            inds = torch.nonzero(levels == level).squeeze(1)
+            pooled = torchvision.ops.roi_align(features, rois[inds], (2, 2), scale, 2, True)
+            out.index_put_((inds,), pooled)
+        return out
+
+
+def pooler_boxes():
+    """Boxes whose levels are all-2, all-3 or mixed, cycling, inside a 128x128 image."""
+    modes = itertools.cycle(("small", "large", "mixed"))
+
+    def generate(shape, dtype, generator):
+        mode = next(modes)
+        count = shape[0]
+        # side 224 * 2**(level - 4): < 112 -> level 2 (clamped), >= 112 -> level 3
+        small = torch.rand(count, 2, generator=generator) * 60 + 4
+        large = torch.rand(count, 2, generator=generator) * 100 + 120
+        if mode == "small":
+            wh = small
+        elif mode == "large":
+            wh = large
+        else:
+            wh = torch.where(torch.rand(count, 1, generator=generator) < 0.5, small, large)
+        xy = torch.rand(count, 2, generator=generator) * 40
+        return torch.cat([xy, xy + wh], dim=1).to(dtype)
+
+    return generate
+
+
+def test_fpn_roi_pooler_one_engine():
+    with dd.data_dependent_mode("dense"):
+        result = run_converter_test(
+            FpnPooler(), (torch.randn(1, 2, 16, 16), torch.randn(1, 2, 8, 8), torch.rand(6, 4) * 50),
+            {"boxes": {0: ROWS}},
+            input_generators={"boxes": pooler_boxes()},
+            extra_points=[{"boxes": (n, 4)} for n in EXTRA],
+        )
+    counts = fallback_counts(result)
+    assert counts["dense"] > 0
+    assert counts["nonzero"] == counts["mask_index"] == 0
+
+
+class TopKMin(torch.nn.Module):
+    def __init__(self, k, largest=True):
+        super().__init__()
+        self.k = k
+        self.largest = largest
+
+    def forward(self, x):
+        values, indices = torch.topk(x, k=min(self.k, x.shape[0]), dim=0, largest=self.largest)
+        return values * 1.0, indices
+
+
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+def test_topk_dynamic_k(largest):
+    # random floats: no ties, so indices are unique and must match exactly
+    result = run_converter_test(
+        TopKMin(5, largest), (torch.randn(9, 3),), {"x": {0: (2, 24)}},
+        extra_points=[{"x": (n, 3)} for n in (3, 4, 6)],
+    )
+    assert fallback_counts(result)["topk_dyn"] > 0
+    assert result.layer_types["TOPK"] == 1
+
+
+class TopK1d(torch.nn.Module):
+    def forward(self, x):
+        values, indices = torch.topk(x, k=min(7, x.shape[0]))
+        return values, indices
+
+
+def test_topk_dynamic_k_rank1():
+    run_converter_test(TopK1d(), (torch.randn(10),), {"x": {0: (2, 30)}})
+
+
+class BoundedNonzero(torch.nn.Module):
+    def forward(self, s):
+        indices, count = torch.ops.trt_dyn.nonzero_bounded(s > 0)
+        return indices, count
+
+
+def test_nonzero_bounded_op():
+    result = run_converter_test(
+        BoundedNonzero(), (torch.randn(6, 3),), {"s": {0: ROWS}},
+        input_generators={"s": density_scores()},
+        extra_points=[{"s": (n, 3)} for n in EXTRA],
+    )
+    assert fallback_counts(result)["nonzero_bounded"] > 0
+
+
+def test_nonzero_bounded_eager_contract():
+    mask = torch.tensor([[True, False], [False, True], [True, True]])
+    indices, count = torch.ops.trt_dyn.nonzero_bounded(mask)
+    assert count.item() == 4 and indices.shape == (6, 2)
+    assert torch.equal(indices[:4], torch.nonzero(mask))
+    assert torch.equal(indices[4:], torch.full((2, 2), -1))
+    with pytest.raises(ValueError, match="nonzero_bounded"):
+        torch.ops.trt_dyn.nonzero_bounded(torch.tensor(True))
+
+
+def test_fallback_layer_counts_are_disjoint():
+    program = export_dynamic(MaskIndex(), (torch.randn(8, 5), torch.randn(8)),
+                             {"x": {0: ROWS}, "s": {0: ROWS}})
+    engine = build_engine(program)
+    counts = count_fallback_layers(engine.network)
+    assert set(counts) == set(FALLBACK_PREFIXES)
+    assert sum(counts.values()) <= engine.num_layers
+    if trt_dyn.IS_RTX:
+        assert counts["mask_index"] > 0
+        assert all(value == 0 for key, value in counts.items() if key != "mask_index")
