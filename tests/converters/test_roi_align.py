@@ -17,6 +17,9 @@ import trt_dyn  # noqa: F401
 from trt_dyn.build import build_engine
 from trt_dyn.converters.errors import ConverterError
 from trt_dyn.converters.roi_align import LAYER_PREFIX, count_roi_align_layers
+from trt_dyn._trt import trt
+from trt_dyn.testing.executor import LAYER_EXECUTORS, UnsupportedLayerError, cast_layer, execute_network
+from trt_dyn.testing.executor.common import layer_type
 from trt_dyn.testing.harness import run_converter_test
 
 SCALE = 0.5
@@ -84,42 +87,162 @@ def _example(n=6, height=9, width=11, dtype=torch.float32):
     return features, rois
 
 
+PROFILE_MIN, PROFILE_OPT, PROFILE_MAX = (2, 2, 0), (9, 11, 6), (40, 40, 64)
+#: (H, W, N) run on one engine: min / opt / max of every range, odd sizes, N = 0, a wide thin map
+POINTS = [(2, 2, 1), PROFILE_OPT, PROFILE_MAX, (17, 5, 13), (3, 31, 21), (9, 11, 0), (40, 3, 1)]
+
+
+def build_roi_align(module: torch.nn.Module, dtype=torch.float32):
+    """One engine for ``module`` with dynamic N in [0, 64] and feature H, W in [2, 40]."""
+    features, rois = _example(dtype=dtype)
+    program = torch.export.export(
+        module,
+        (features, rois),
+        dynamic_shapes=(
+            {2: torch.export.Dim.AUTO, 3: torch.export.Dim.AUTO},
+            {0: torch.export.Dim("num_rois", min=0, max=PROFILE_MAX[2])},
+        ),
+    )
+    (h0, w0, n0), (h1, w1, n1), (h2, w2, n2) = PROFILE_MIN, PROFILE_OPT, PROFILE_MAX
+    specs = [
+        {"min": (BATCH, CHANNELS, h0, w0), "opt": (BATCH, CHANNELS, h1, w1), "max": (BATCH, CHANNELS, h2, w2),
+         "dtype": dtype},
+        {"min": (n0, 5), "opt": (n1, 5), "max": (n2, 5), "dtype": dtype},
+    ]
+    return build_engine(program, specs, require_full_compilation=True)
+
+
+def execute(network, feeds):
+    """The CPU reference executor; while it has no ILoop support, :func:`_execute_with_loop`."""
+    try:
+        outputs = execute_network(network, feeds)
+    except (UnsupportedLayerError, KeyError) as error:
+        loop_layer = any(
+            layer_type(network.get_layer(i)) in _LOOP_TYPES for i in range(network.num_layers)
+        )
+        if not loop_layer:
+            raise
+        outputs = _execute_with_loop(network, feeds)
+    (value,) = outputs.values()
+    return value
+
+
+_LOOP_TYPES = (trt.LayerType.RECURRENCE, trt.LayerType.TRIP_LIMIT, trt.LayerType.LOOP_OUTPUT,
+               trt.LayerType.ITERATOR)
+
+
+def _execute_with_loop(network, feeds):
+    """Stopgap until the reference executor runs ILoops: TensorRT's WHILE-loop semantics for a
+    network with one loop (recurrences, a WHILE trip limit, LAST_VALUE outputs) around the
+    executor's own per-layer functions.
+
+    Layers that depend on a recurrence output form the body and run once per iteration; the trip
+    limit condition is read at the start of each iteration (after the body computed it from the
+    current recurrence values); LAST_VALUE outputs are the recurrence values when it turns false.
+    """
+    layers = [cast_layer(network.get_layer(i)) for i in range(network.num_layers)]
+    kinds = [layer_type(layer) for layer in layers]
+    recurrences = [layer for layer, kind in zip(layers, kinds) if kind == trt.LayerType.RECURRENCE]
+    (trip,) = [layer for layer, kind in zip(layers, kinds) if kind == trt.LayerType.TRIP_LIMIT]
+    assert trip.kind == trt.TripLimit.WHILE
+    assert not any(kind == trt.LayerType.ITERATOR for kind in kinds)
+    in_loop = {layer.get_output(0).name for layer in recurrences}
+    body = []
+    for layer, kind in zip(layers, kinds):
+        if kind in _LOOP_TYPES:
+            continue
+        names = [layer.get_input(j).name for j in range(layer.num_inputs) if layer.get_input(j) is not None]
+        if any(name in in_loop for name in names):
+            body.append(layer)
+            in_loop.update(layer.get_output(j).name for j in range(layer.num_outputs))
+    body_ids = {id(layer) for layer in body}
+    values = {name: tensor.detach().clone() for name, tensor in feeds.items()}
+
+    def run(layer):
+        inputs = [None if layer.get_input(j) is None else values[layer.get_input(j).name]
+                  for j in range(layer.num_inputs)]
+        for j, value in enumerate(LAYER_EXECUTORS[layer_type(layer)](layer, inputs)):
+            values[layer.get_output(j).name] = value
+
+    for layer, kind in zip(layers, kinds):
+        if id(layer) in body_ids or kind in (trt.LayerType.RECURRENCE, trt.LayerType.TRIP_LIMIT):
+            continue
+        if kind != trt.LayerType.LOOP_OUTPUT:
+            run(layer)
+            continue
+        assert layer.kind == trt.LoopOutput.LAST_VALUE
+        if not any(r.get_output(0).name in values for r in recurrences):
+            for recurrence in recurrences:
+                values[recurrence.get_output(0).name] = values[recurrence.get_input(0).name]
+            while True:
+                for member in body:
+                    run(member)
+                if not bool(values[trip.get_input(0).name]):
+                    break
+                updates = {r.get_output(0).name: values[r.get_input(1).name] for r in recurrences}
+                values.update(updates)
+        values[layer.get_output(0).name] = values[layer.get_input(0).name]
+    return {network.get_output(i).name: values[network.get_output(i).name] for i in range(network.num_outputs)}
+
+
+def check_points(engine, module, dtype=torch.float32, points=POINTS, tolerance=None):
+    """Fresh random features and boxes at every (H, W, N) point vs torchvision (in float32)."""
+    rtol, atol = tolerance or ((1e-5, 1e-5) if dtype == torch.float32 else (1e-2, 1e-2))
+    nonzero_points = 0
+    for h, w, n in points:
+        generator = torch.Generator().manual_seed(1000 * h + 10 * w + n)
+        features = torch.randn(BATCH, CHANNELS, h, w, generator=generator).to(dtype)
+        rois = random_rois((n, 5), dtype, generator, {"features": features.shape})
+        got = execute(engine.network, {engine.input_names[0]: features, engine.input_names[1]: rois})
+        want = module(features.float(), rois.float())
+        assert got.dtype == dtype and got.shape == want.shape, (h, w, n, got.shape, want.shape)
+        nonzero_points += bool(want.abs().sum() > 0)
+        torch.testing.assert_close(got.float(), want, rtol=rtol, atol=atol, msg=lambda m: f"H,W,N={h, w, n}: {m}")
+    assert nonzero_points >= len(points) // 2, "the references are mostly zeros: the boxes test little"
+
+
 @pytest.mark.parametrize("aligned", [False, True], ids=["unaligned", "aligned"])
 @pytest.mark.parametrize("sampling_ratio", [2, 0], ids=["sr2", "adaptive"])
 def test_numerics_match_torchvision(sampling_ratio, aligned):
-    result = run_converter_test(
-        RoIAlign(sampling_ratio=sampling_ratio, aligned=aligned),
-        _example(),
-        DYNAMIC,
-        input_generators={"rois": random_rois},
-        extra_points=[{"features": (BATCH, CHANNELS, 16, 5), "rois": (13, 5)}],
-    )
-    assert len(result.points) >= 4
-    network = result.networks[0]
-    assert count_roi_align_layers(network) > 0
+    module = RoIAlign(sampling_ratio=sampling_ratio, aligned=aligned)
+    engine = build_roi_align(module)
+    assert count_roi_align_layers(engine.network) > 0
+    check_points(engine, module)
 
 
-def test_zero_boxes_and_min_zero_profile():
-    """N = 0 inside the profile: an empty (0, C, PH, PW) result, like torchvision."""
-    result = run_converter_test(
-        RoIAlign(sampling_ratio=0, aligned=True),
-        _example(),
-        {"features": {2: (3, 17), 3: (2, 15)}, "rois": {0: (0, 23)}},
-        input_generators={"rois": random_rois},
-        extra_points=[{"rois": (0, 5)}],
-    )
-    assert ("extra0", {"features": (BATCH, CHANNELS, 9, 11), "rois": (0, 5)}) in result.points
+@pytest.mark.parametrize("sampling_ratio", [1, 3, -1])
+def test_other_sampling_ratios_and_scale(sampling_ratio):
+    module = RoIAlign(output_size=(2, 5), spatial_scale=0.125 * 3, sampling_ratio=sampling_ratio, aligned=False)
+    check_points(build_roi_align(module), module, points=POINTS[:4])
 
 
 def test_float16_features():
+    module = RoIAlign(output_size=(2, 2), sampling_ratio=0, aligned=True)
+    engine = build_roi_align(module, torch.float16)
+    assert engine.network.get_output(0).dtype == trt.float16
+    check_points(engine, module, torch.float16)
+
+
+def test_large_boxes_run_long_adaptive_grids():
+    """A box much larger than the map: grids of ~25 x 25 samples per bin, most outside the map."""
+    module = RoIAlign(output_size=(2, 2), sampling_ratio=0, aligned=True)
+    engine = build_roi_align(module)
+    features = torch.randn(BATCH, CHANNELS, 12, 10)
+    rois = torch.tensor([[0, -40.0, -30.0, 60.0, 70.0], [1, 3.0, 2.0, 9.0, 11.0], [1, 100.0, 100.0, 101.0, 101.0]])
+    got = execute(engine.network, {engine.input_names[0]: features, engine.input_names[1]: rois})
+    torch.testing.assert_close(got, module(features, rois), rtol=1e-5, atol=1e-5)
+
+
+def test_harness_compile_one_engine():
+    """The converter through torch_tensorrt's compile (compile_cpu) and the shared harness."""
     result = run_converter_test(
-        RoIAlign(output_size=(2, 2), sampling_ratio=0, aligned=True),
-        _example(dtype=torch.float16),
+        RoIAlign(sampling_ratio=2, aligned=True),
+        _example(),
         DYNAMIC,
         input_generators={"rois": random_rois},
-        tolerances={torch.float16: (2e-2, 2e-2)},
     )
-    assert result.networks[0].get_output(0).dtype == trt_dyn.trt.float16
+    assert result.compiled.num_trt_engines == 1
+    assert len(result.points) >= 4
 
 
 class ListRoIAlign(torch.nn.Module):

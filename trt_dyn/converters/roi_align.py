@@ -340,9 +340,13 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
     big = g.const(_INT32_MAX, shape=(1, 1, 1, 1))
 
     def largest(grid, what):
-        # Max over boxes (empty N gives -inf, hence the clamp to 0), kept as a (1, 1, 1, 1) tensor.
-        top = g.reduce(grid, trt.ReduceOperation.MAX, (0,), True, what)
-        return g.minimum(g.maximum(top, zero, f"{what}_ge0"), big, f"{what}_clamp")
+        # Max over the boxes and 0, as a (1, 1, 1, 1) tensor: the extra 0 row keeps the reduction
+        # defined for N = 0 (a max over an empty axis has no value) and floors empty grids at 0.
+        concat = g.net.add_concatenation([grid, zero])
+        concat.axis = 0
+        rows = g._named(concat, f"{what}_with0")
+        top = g.reduce(rows, trt.ReduceOperation.MAX, (0,), True, what)
+        return g.minimum(top, big, f"{what}_clamp")
 
     max_gh = largest(geo.grid_h, "max_grid_h")
     max_gw = largest(geo.grid_w, "max_grid_w")
@@ -396,7 +400,8 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
 def convert_roi_align(ctx: Any, target: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], name: str):
     """torchvision::roi_align -> native TensorRT layers (see the module docstring for semantics)."""
     features, rois, scale, pooled_h, pooled_w, sampling_ratio, aligned = _check_args(ctx, target, args, kwargs, name)
-    g = _Net(ctx, name)
+    node = getattr(ctx, "current_node", None)
+    g = _Net(ctx, node.name if node is not None else name.lstrip("/"))
     channels = features.shape[1]
     # (B, C, H, W) -> (B*H*W, C) float32 table: one row per pixel, so a corner is one row gather.
     table = g.transpose(g.cast(features, trt.float32, "features_f32"), (0, 2, 3, 1), "nhwc")
