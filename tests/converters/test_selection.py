@@ -236,3 +236,43 @@ def test_fallback_layer_counts_are_disjoint():
     if trt_dyn.IS_RTX:
         assert counts["mask_index"] > 0
         assert all(value == 0 for key, value in counts.items() if key != "mask_index")
+
+
+class MaskedPutRowReduction(torch.nn.Module):
+    """Values depend on all selected rows: the dense rewrite must not apply, the converter does."""
+
+    def forward(self, x, s):
+        out = x.clone()
+        mask = s > 0
+        out[mask] = x[mask] - x[mask].mean(0)
+        out[s < -0.5] = 7.0
+        return out
+
+
+def test_masked_index_put_not_row_wise_uses_converter():
+    result = run_converter_test(
+        MaskedPutRowReduction(), (torch.randn(8, 4), torch.randn(8)),
+        {"x": {0: ROWS}, "s": {0: ROWS}},
+        input_generators={"s": density_scores()},
+        extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+    )
+    if trt_dyn.IS_RTX:
+        counts = fallback_counts(result)
+        assert counts["masked_put"] > 0 and counts["mask_index"] > 0
+
+
+class NonzeroPutRowReduction(torch.nn.Module):
+    def forward(self, x, s):
+        out = torch.zeros_like(x)
+        inds = torch.nonzero(s > 0).squeeze(1)
+        out.index_put_((inds,), x[inds] * x[inds].sum(0))
+        return out
+
+
+def test_nonzero_index_put_not_row_wise():
+    run_converter_test(
+        NonzeroPutRowReduction(), (torch.randn(8, 4), torch.randn(8)),
+        {"x": {0: ROWS}, "s": {0: ROWS}},
+        input_generators={"s": density_scores()},
+        extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+    )

@@ -50,6 +50,7 @@ FALLBACK_PREFIXES: Dict[str, str] = {
     "nonzero": "dd_nonzero",  # exact nonzero by compaction (data-dependent row count)
     "nonzero_bounded": "dd_bounded",  # padded nonzero + count (no data-dependent shape)
     "mask_index": "dd_mask_index",  # x[mask] by compaction + gather
+    "masked_put": "dd_masked_put",  # out[mask] = values by rank-of-row gather + select
     "topk_dyn": "dd_topk",  # top-k with k a run-time tensor
     "dense": "dd_dense",  # lowering: masked compute rewritten as where(mask, f(x), out)
 }
@@ -294,6 +295,103 @@ def convert_mask_index(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
 
 
 # --------------------------------------------------------------------------------------------
+# aten.index_put with one boolean mask (out[mask] = values), when the dense rewrite did not apply
+# --------------------------------------------------------------------------------------------
+
+
+def _masked_put_validator(node: Node, settings: Any = None) -> bool:
+    accumulate = node.args[3] if len(node.args) > 3 else node.kwargs.get("accumulate", False)
+    return _use_compaction() and not accumulate and _single_bool_index(node) == 0
+
+
+def masked_put(ctx: Any, base: Any, mask: Any, values: Any, prefix: str, name: str) -> Any:
+    """``out = base.clone(); out[mask] = values`` for a mask over ``base``'s leading dims.
+
+    Row ``r`` of the flattened selection takes ``values[trues_before[r]]`` (its rank among the
+    selected rows), so no data-dependent shape is created; ``values`` is either one row per
+    selected element or broadcasts over them (fewer dims, or a leading 1).
+    """
+    rank, mask_rank = len(base.shape), len(mask.shape)
+    rest_rank = rank - mask_rank
+    shape = shape_of(ctx, base, f"{prefix}:{name}")
+    parts = [int64_constant(ctx, [-1], f"{prefix}:{name}")]
+    if rest_rank:
+        parts.append(gather_dims(ctx, shape, list(range(mask_rank, rank)), f"{prefix}:{name}"))
+    flat_shape = concat_shapes(ctx, parts, f"{prefix}:{name}")
+    base_flat = _reshape(ctx, base, flat_shape, prefix, name, "flatten_base")
+    flat_mask = _reshape(ctx, mask, (-1,), prefix, name, "flatten_mask")
+    values = _cast(ctx, values, base.dtype, prefix, name)
+    values_rank = len(values.shape)
+    if values_rank > rest_rank + 1:
+        raise ValueError(f"values of rank {values_rank} cannot fill rows of rank {rest_rank}")
+    if values_rank == rest_rank + 1 and values.shape[0] != 1:
+        for axis in range(rest_rank):
+            a, b = values.shape[1 + axis], base.shape[mask_rank + axis]
+            if a < 0 or b < 0 or a != b:
+                raise ValueError(
+                    f"per-row values must have the destination's row shape; values dim {1 + axis} "
+                    f"is {a}, destination dim {mask_rank + axis} is {b} (broadcast rows unsupported)")
+        ones = _cast(ctx, flat_mask, trt.int32, prefix, name)
+        axis = ctx.net.add_constant((), np.array(0, dtype=np.int32))
+        _named(axis, prefix, name, "axis")
+        inclusive = _named(ctx.net.add_cumulative(ones, axis.get_output(0),
+                                                  trt.CumulativeOperation.SUM, False, False),
+                           prefix, name, "cumsum").get_output(0)
+        trues_before = _elementwise(ctx, _cast(ctx, inclusive, trt.int64, prefix, name),
+                                    _cast(ctx, ones, trt.int64, prefix, name),
+                                    trt.ElementWiseOperation.SUB, prefix, name, "trues_before")
+        # One spare row so that unselected rows after the last selected one (and an empty
+        # selection) gather in bounds; select() discards what they read.
+        pad_shape = concat_shapes(ctx, [int64_constant(ctx, [1], f"{prefix}:{name}")] + parts[1:],
+                                  f"{prefix}:{name}")
+        fill = ctx.net.add_fill((0,), trt.FillOperation.LINSPACE, values.dtype)
+        fill.set_input(0, pad_shape)
+        zero = np.array(0, dtype=trt.nptype(values.dtype))
+        fill.set_input(1, _named(ctx.net.add_constant((), zero), prefix, name, "zero").get_output(0))
+        step = np.zeros((rest_rank + 1,), dtype=trt.nptype(values.dtype))
+        fill.set_input(2, _named(ctx.net.add_constant((rest_rank + 1,), step), prefix, name,
+                                 "step").get_output(0))
+        spare = _named(fill, prefix, name, "spare_row").get_output(0)
+        padded = ctx.net.add_concatenation([values, spare])
+        padded.axis = 0
+        rows = _named(ctx.net.add_gather(_named(padded, prefix, name, "pad").get_output(0),
+                                         trues_before, 0), prefix, name, "rows").get_output(0)
+    else:
+        rows = values
+        if values_rank < rest_rank + 1:
+            lifted = concat_shapes(
+                ctx, [int64_constant(ctx, [1] * (rest_rank + 1 - values_rank), f"{prefix}:{name}"),
+                      shape_of(ctx, values, f"{prefix}:{name}")] if values_rank else
+                [int64_constant(ctx, [1] * (rest_rank + 1), f"{prefix}:{name}")], f"{prefix}:{name}")
+            rows = _reshape(ctx, values, lifted, prefix, name, "lift_values")
+    condition = _reshape(ctx, _cast(ctx, flat_mask, trt.bool, prefix, name),
+                         (-1,) + (1,) * rest_rank, prefix, name, "mask_rows")
+    selected = _named(ctx.net.add_select(condition, rows, base_flat), prefix, name,
+                      "select").get_output(0)
+    return _reshape(ctx, selected, shape, prefix, name, "unflatten")
+
+
+@dynamo_tensorrt_converter(
+    torch.ops.aten.index_put.default,
+    capability_validator=_masked_put_validator,
+    priority=ConverterPriority.HIGH,
+    supports_dynamic_shapes=True,
+)
+def convert_masked_index_put(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
+                             name: str) -> Any:
+    base = _itensor(ctx, args[0], f"{name}_self")
+    mask = _itensor(ctx, args[1][0], f"{name}_mask")
+    values = _itensor(ctx, args[2], f"{name}_values")
+    if len(mask.shape) == 0 or len(mask.shape) > len(base.shape):
+        raise fail(ctx, target, name, f"mask of rank {len(mask.shape)} cannot index a tensor of "
+                   f"rank {len(base.shape)}")
+    try:
+        return masked_put(ctx, base, mask, values, FALLBACK_PREFIXES["masked_put"], name)
+    except ValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+
+
+# --------------------------------------------------------------------------------------------
 # trt_dyn::nonzero_bounded (padded nonzero + count; no data-dependent shape)
 # --------------------------------------------------------------------------------------------
 
@@ -400,5 +498,6 @@ __all__ = [
     "unravel_positions",
     "nonzero_exact",
     "nonzero_bounded_layers",
+    "masked_put",
     "topk_dynamic_k",
 ]
