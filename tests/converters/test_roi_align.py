@@ -252,19 +252,35 @@ class ListRoIAlign(torch.nn.Module):
         return roi_align(features, [boxes0, boxes1], (2, 3), spatial_scale=SCALE, sampling_ratio=0, aligned=False)
 
 
-def _boxes(shape, dtype, generator, shapes):
-    return random_rois(shape[:1] + (5,), dtype, generator, shapes)[:, 1:].contiguous()
-
-
 def test_list_of_boxes_multi_image():
+    """Per-image (Ni, 4) boxes with dynamic Ni (including 0) and dynamic feature H/W, one engine."""
+    module = ListRoIAlign()
     features, rois = _example()
-    result = run_converter_test(
-        ListRoIAlign(),
+    count = torch.export.Dim
+    program = torch.export.export(
+        module,
         (features, rois[:4, 1:].contiguous(), rois[:3, 1:].contiguous()),
-        {"features": {2: (3, 17), 3: (2, 15)}},
-        input_generators={"boxes0": _boxes, "boxes1": _boxes},
+        dynamic_shapes=(
+            {2: torch.export.Dim.AUTO, 3: torch.export.Dim.AUTO},
+            {0: count("boxes_image0", min=0, max=32)},
+            {0: count("boxes_image1", min=0, max=32)},
+        ),
     )
-    assert "torchvision.roi_align.default" in result.converted_ops
+    specs = [
+        {"min": (BATCH, CHANNELS, 2, 2), "opt": (BATCH, CHANNELS, 9, 11), "max": (BATCH, CHANNELS, 40, 40)},
+        {"min": (0, 4), "opt": (4, 4), "max": (32, 4)},
+        {"min": (0, 4), "opt": (3, 4), "max": (32, 4)},
+    ]
+    engine = build_engine(program, specs, require_full_compilation=True)
+    for h, w, n0, n1 in [(2, 2, 1, 0), (9, 11, 4, 3), (40, 40, 32, 32), (17, 5, 0, 7), (3, 31, 9, 1)]:
+        generator = torch.Generator().manual_seed(h + 100 * w + 10 * n0 + n1)
+        features = torch.randn(BATCH, CHANNELS, h, w, generator=generator)
+        shapes = {"features": features.shape}
+        boxes0 = random_rois((n0, 5), torch.float32, generator, shapes)[:, 1:].contiguous()
+        boxes1 = random_rois((n1, 5), torch.float32, generator, shapes)[:, 1:].contiguous()
+        names = engine.input_names
+        got = execute(engine.network, {names[0]: features, names[1]: boxes0, names[2]: boxes1})
+        torch.testing.assert_close(got, module(features, boxes0, boxes1), rtol=1e-5, atol=1e-5)
 
 
 def test_one_engine_with_full_compilation_and_layer_count():
