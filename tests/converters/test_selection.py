@@ -276,3 +276,30 @@ def test_nonzero_index_put_not_row_wise():
         input_generators={"s": density_scores()},
         extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
     )
+
+
+class BroadcastRowValues(torch.nn.Module):
+    def forward(self, x, s):
+        out = x.clone()
+        mask = s > 0
+        out[mask] = x[mask][:, :1].cumsum(0)  # [count, 1] broadcast over 4 columns
+        return out
+
+
+def test_unsupported_masked_put_names_op_node_and_line():
+    if not trt_dyn.IS_RTX:
+        pytest.skip("full TensorRT converts this through upstream's NonZero path")
+    from trt_dyn.converters.errors import ConverterError
+
+    program = export_dynamic(BroadcastRowValues(), (torch.randn(8, 4), torch.randn(8)),
+                             {"x": {0: ROWS}, "s": {0: ROWS}})
+    with pytest.raises(Exception) as caught:
+        build_engine(program)
+    error = caught.value
+    while error is not None and not isinstance(error, ConverterError):
+        error = error.__cause__ or error.__context__
+    assert isinstance(error, ConverterError), caught.value
+    message = str(error)
+    assert "index_put" in message and error.node_name.startswith("index_put")
+    assert "broadcast rows unsupported" in message
+    assert "test_selection.py" in message
