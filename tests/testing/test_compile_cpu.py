@@ -1,17 +1,15 @@
 """compile_cpu: torch_tensorrt's own partitioning and conversion, engines run by the CPU executor."""
 
-import contextlib
-
 import pytest
 import torch
 import torchvision  # noqa: F401  (registers torchvision::roi_align before export)
 from torch.export import Dim
 from torchvision.ops import roi_align
 
-import trt_dyn
+import trt_dyn  # noqa: F401
 from trt_dyn.testing.compile_cpu import GpuUnavailableError, compile_cpu
 from trt_dyn.testing.gpu import gpu_skip_reason
-from trt_dyn.testing.harness import ENGINE_MODES, compare_outputs
+from trt_dyn.testing.harness import ENGINE_MODES, compare_outputs, upstream_converters_only
 
 
 class RoIHead(torch.nn.Module):
@@ -32,32 +30,6 @@ def random_boxes(count, size, generator):
     corners = torch.rand(count, 2, 2, generator=generator) * size
     low, high = corners.min(dim=1).values, corners.max(dim=1).values
     return torch.cat([low, high + 1.0], dim=1)
-
-
-@contextlib.contextmanager
-def upstream_converters_only():
-    """torch_tensorrt's converter registry as upstream ships it: trt_dyn's converters hidden.
-
-    (trt_dyn registers a roi_align converter; upstream has none, which is what partitions the graph.)
-    """
-    from torch_tensorrt.dynamo.conversion._ConverterRegistry import DYNAMO_ATEN_CONVERTERS
-
-    with pytest.MonkeyPatch.context() as patch:
-        for target, candidates in list(DYNAMO_ATEN_CONVERTERS.items()):
-            upstream = [c for c in candidates if not c.converter_implementation.__module__.startswith("trt_dyn")]
-            if len(upstream) == len(candidates):
-                continue
-            if upstream:
-                patch.setitem(DYNAMO_ATEN_CONVERTERS, target, upstream)
-            else:
-                patch.delitem(DYNAMO_ATEN_CONVERTERS, target)
-        lowering = trt_dyn.lowering
-        was = lowering.is_enabled()
-        lowering.set_enabled(False)
-        try:
-            yield
-        finally:
-            lowering.set_enabled(was)
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ real engine.
 from __future__ import annotations
 
 import collections
+import contextlib
 import inspect
 import itertools
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ __all__ = [
     "default_input",
     "compare_outputs",
     "network_layer_types",
+    "upstream_converters_only",
 ]
 
 Shape = Tuple[int, ...]
@@ -96,6 +98,41 @@ def _engine_modes() -> List[Any]:
 
 #: ``@pytest.mark.parametrize("run_engines", ENGINE_MODES)``: executor always, real engine with ``gpu``.
 ENGINE_MODES = _engine_modes()
+
+
+# ----------------------------------------------------------------------------------------------
+# upstream-only conversion
+
+
+@contextlib.contextmanager
+def upstream_converters_only() -> Any:
+    """Inside the block torch_tensorrt converts with its own converters only.
+
+    trt_dyn's converters are taken out of torch_tensorrt's registry (those registered for ``aten``
+    or ``torchvision`` ops too, which would otherwise win by priority) and the trt_dyn lowering is
+    switched off; both are restored on exit. Used to test the executor against upstream behaviour
+    and to reproduce upstream partitioning (e.g. roi_align, which upstream cannot convert).
+    """
+    from torch_tensorrt.dynamo.conversion._ConverterRegistry import DYNAMO_ATEN_CONVERTERS
+
+    from .. import lowering
+
+    removed: Dict[Any, Any] = {}
+    for target, candidates in list(DYNAMO_ATEN_CONVERTERS.items()):
+        upstream = [c for c in candidates if not c.converter_implementation.__module__.startswith("trt_dyn")]
+        if len(upstream) != len(candidates):
+            removed[target] = candidates
+            if upstream:
+                DYNAMO_ATEN_CONVERTERS[target] = upstream
+            else:
+                del DYNAMO_ATEN_CONVERTERS[target]
+    was_enabled = lowering.is_enabled()
+    lowering.set_enabled(False)
+    try:
+        yield
+    finally:
+        lowering.set_enabled(was_enabled)
+        DYNAMO_ATEN_CONVERTERS.update(removed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -290,7 +327,7 @@ def size_points(program: torch.export.ExportedProgram) -> List[Tuple[str, Dict[s
             for symbol in sorted(dim.node.expr.free_symbols, key=str):
                 if symbol not in symbols:
                     bounds = bound_sympy(symbol, ranges)
-                    if not bounds.is_finite():
+                    if not (bounds.lower.is_finite and bounds.upper.is_finite):
                         raise SpecializationError(
                             f"input {node.name!r}: size {symbol} has no finite range {bounds}; "
                             "give it a maximum"
@@ -534,10 +571,10 @@ def run_converter_test(
             expected = module(*[t.clone() for t in sample])
             try:
                 actual = compiled(*[t.clone() for t in sample])
-            except ConverterMismatchError:
-                raise
             except Exception as err:
-                raise ConverterMismatchError(f"{where}: the compiled program raised {type(err).__name__}: {err}") from err
+                # keep the type (e.g. the executor's UnsupportedLayerError), add where it happened
+                err.add_note(f"converter test: raised by the compiled program at {where}")
+                raise
         compare_outputs(actual, expected, where=where, tolerances=tolerances)
         result.points.append((label, by_name))
     return result
