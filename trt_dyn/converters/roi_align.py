@@ -24,7 +24,7 @@ Semantics reproduced (torchvision's CPU kernel), per box ``n`` and output bin ``
   behaviour in torchvision) is clamped into range here rather than read out of bounds.
 
 How it is built (native layers only, no plugin, so TensorRT-RTX builds it): the features are laid
-out once as a (B*H*W, C) float32 table and every bilinear corner is one ``IGatherLayer`` row gather.
+out once as a (B*H*W, C) table and every bilinear corner is one ``IGatherLayer`` row gather.
 Sample coordinates are separable (y depends on (n, ph, iy), x on (n, pw, ix)), so they are computed
 as small (N, P, 1, 1) and (N, 1, Q, 1) tensors and broadcast.
 
@@ -36,7 +36,8 @@ as small (N, P, 1, 1) and (N, 1, Q, 1) tensors and broadcast.
   its cost is ``T`` iterations of 4 gathers of N*PH*PW*C values, so one very large box makes every
   box pay for its grid (torchvision pays that box's grid only once).
 
-Float16 features are gathered from a float32 copy and accumulated in float32, then cast back.
+Float16 features are gathered as float16 (half the memory traffic), weighted and accumulated in
+float32, then cast back.
 Every layer this converter adds is named ``roi_align[<node>]/...``: :func:`count_roi_align_layers`
 counts them in a built network (a proxy for GPU cost).
 """
@@ -306,6 +307,7 @@ def _sample_bins(g: _Net, geo: _Geometry, table, ys, xs, points: Tuple[int, int]
             flat = g.add(row, col, f"index_{ytag}{xtag}")  # (N, P, Q, 1)
             flat = g.reshape(flat, (0, points_p, points_q), f"index_{ytag}{xtag}_3d")
             values = g.gather(table, flat, 0, f"gather_{ytag}{xtag}")  # (N, P, Q, C)
+            values = g.cast(values, trt.float32, f"gathered_f32_{ytag}{xtag}")
             weight = g.mul(wy, wx, f"weight_{ytag}{xtag}")  # (N, P, Q, 1)
             term = g.mul(values, weight, f"term_{ytag}{xtag}")
             total = term if total is None else g.add(total, term, "corner_sum")
@@ -403,8 +405,8 @@ def convert_roi_align(ctx: Any, target: Any, args: Tuple[Any, ...], kwargs: Dict
     node = getattr(ctx, "current_node", None)
     g = _Net(ctx, node.name if node is not None else name.lstrip("/"))
     channels = features.shape[1]
-    # (B, C, H, W) -> (B*H*W, C) float32 table: one row per pixel, so a corner is one row gather.
-    table = g.transpose(g.cast(features, trt.float32, "features_f32"), (0, 2, 3, 1), "nhwc")
+    # (B, C, H, W) -> (B*H*W, C) table: one row per pixel, so a corner is one row gather.
+    table = g.transpose(features, (0, 2, 3, 1), "nhwc")
     table = g.reshape(table, (-1, channels), "pixel_table")
     geo = _Geometry(g, features, rois, scale, pooled_h, pooled_w, sampling_ratio, aligned)
     if sampling_ratio > 0:
