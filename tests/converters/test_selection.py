@@ -303,3 +303,67 @@ def test_unsupported_masked_put_names_op_node_and_line():
     assert "index_put" in message and error.node_name.startswith("index_put")
     assert "broadcast rows unsupported" in message
     assert "test_selection.py" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# What TensorRT-RTX itself can build (the facts docs/data_dependent.md relies on). If NonZero gains
+# a runner, the first assertion fails and the compaction fallback can be reconsidered.
+
+
+def _build_raw(define):
+    import numpy as np  # noqa: F401
+
+    from trt_dyn._trt import trt
+
+    logger = trt.Logger(trt.Logger.INTERNAL_ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    profile = builder.create_optimization_profile()
+    x = network.add_input("x", trt.float32, (1, -1))
+    profile.set_shape("x", (1, 1), (1, 8), (1, 64))
+    define(network, x)
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    return builder.build_serialized_network(network, config) is not None
+
+
+def _positive_count(network, x):
+    import numpy as np
+
+    from trt_dyn._trt import trt
+
+    zero = network.add_constant((1, 1), np.zeros((1, 1), np.float32)).get_output(0)
+    mask = network.add_elementwise(x, zero, trt.ElementWiseOperation.GREATER).get_output(0)
+    as_int = network.add_cast(mask, trt.int64).get_output(0)
+    return mask, network.add_reduce(as_int, trt.ReduceOperation.SUM, 3, False).get_output(0)
+
+
+@pytest.mark.skipif(not trt_dyn.IS_RTX, reason="facts about TensorRT-RTX's builder")
+def test_rtx_builder_capabilities():
+    import numpy as np
+
+    from trt_dyn._trt import trt
+
+    def nonzero(network, x):
+        mask, _ = _positive_count(network, x)
+        network.mark_output(network.add_non_zero(mask).get_output(0))
+
+    def slice_by_data(network, x):
+        _, count = _positive_count(network, x)
+        one = network.add_constant((1,), np.array([1], np.int64)).get_output(0)
+        count_1d = network.add_shuffle(count)
+        count_1d.reshape_dims = (1,)
+        size = network.add_concatenation([one, count_1d.get_output(0)]).get_output(0)
+        layer = network.add_slice(x, (0, 0), (1, 1), (1, 1))
+        layer.set_input(2, size)
+        network.mark_output(layer.get_output(0))
+
+    def topk_by_data(network, x):
+        _, count = _positive_count(network, x)
+        layer = network.add_topk(x, trt.TopKOperation.MAX, 1, 2)
+        layer.set_input(1, count)
+        network.mark_output(layer.get_output(0))
+
+    assert not _build_raw(nonzero), "TensorRT-RTX now builds NonZero: revisit the compaction fallback"
+    assert _build_raw(slice_by_data)
+    assert _build_raw(topk_by_data)
