@@ -1,6 +1,6 @@
 """Build-once, run-at-many-sizes checks for the trt_dyn converters (executor vs PyTorch eager).
 
-``check_dynamic(module, inputs, dynamic)`` exports ``module`` with named ``Dim`` ranges, builds ONE
+``check_dynamic(module, inputs, dynamic)`` exports ``module`` (``Dim.AUTO`` + ``torch._check`` bounds), builds ONE
 engine through torch_tensorrt (``trt_dyn.build.build_engine``), then evaluates that network with the
 CPU reference executor at the min, max, example and odd sizes of every range, on fresh random
 inputs each time, and compares every output with eager (shape, dtype, values).
@@ -14,6 +14,7 @@ import torch
 from torch.export import Dim
 
 from trt_dyn.build import build_engine
+from trt_dyn.inputs import export_ranges
 from trt_dyn.testing.executor import execute_network
 
 Ranges = Mapping[int, Mapping[int, Tuple[int, int]]]
@@ -61,6 +62,27 @@ def random_like(shape: Tuple[int, ...], dtype: torch.dtype, generator: torch.Gen
     return torch.randint(-50, 50, shape, generator=generator).to(dtype)
 
 
+class _Bounded(torch.nn.Module):
+    """Wraps a module with ``torch._check`` bounds so ``Dim.AUTO`` export keeps the wanted ranges."""
+
+    def __init__(self, module: torch.nn.Module, bounds: List[Tuple[int, int, int, int]]):
+        super().__init__()
+        self.module = module
+        self.bounds = bounds
+
+    def forward(self, *inputs):
+        for index, axis, lo, hi in self.bounds:
+            torch._check(inputs[index].shape[axis] >= lo)
+            torch._check(inputs[index].shape[axis] <= hi)
+        return self.module(*inputs)
+
+
+def _export(module: torch.nn.Module, inputs: Sequence[torch.Tensor], dynamic: Ranges):
+    bounds = [(index, axis, lo, hi) for index, axes in dynamic.items() for axis, (lo, hi) in axes.items()]
+    spec = tuple({axis: Dim.AUTO for axis in dynamic.get(index, {})} or None for index in range(len(inputs)))
+    return torch.export.export(_Bounded(module, bounds), tuple(inputs), dynamic_shapes={"inputs": spec}, strict=False)
+
+
 def check_dynamic(
     module: torch.nn.Module,
     inputs: Sequence[torch.Tensor],
@@ -76,13 +98,20 @@ def check_dynamic(
     Returns ``(engine, points)``; raises AssertionError naming the point and output on mismatch.
     """
     module = module.eval()
-    dynamic_shapes = []
-    for index, tensor in enumerate(inputs):
-        axes = dynamic.get(index, {})
-        dynamic_shapes.append(
-            {axis: Dim(f"in{index}_d{axis}", min=lo, max=hi) for axis, (lo, hi) in axes.items()} or None
-        )
-    program = torch.export.export(module, tuple(inputs), dynamic_shapes=tuple(dynamic_shapes))
+    program = _export(module, inputs, dynamic)
+    # The program's own ranges: export may raise a minimum (sizes 0/1 specialise; the ops' fake
+    # kernels guard like aten does). Test over what was exported, and require it to stay dynamic.
+    exported = export_ranges(program)
+    names = list(exported)
+    refined: Dict[int, Dict[int, Tuple[int, int]]] = {}
+    for index, axes in dynamic.items():
+        for axis, (lo, hi) in axes.items():
+            low, high, _ = exported[names[index]][axis]
+            assert lo <= low < high <= hi, (
+                f"input {index} axis {axis}: exported range [{low}, {high}] is not a dynamic part of [{lo}, {hi}]"
+            )
+            refined.setdefault(index, {})[axis] = (int(low), int(high))
+    dynamic = refined
     engine = build_engine(program)
     generator = torch.Generator().manual_seed(seed)
     points = _points(inputs, dynamic)

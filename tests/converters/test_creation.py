@@ -1,0 +1,47 @@
+"""Converters of full/zeros/ones/new_*/arange/linspace with runtime sizes."""
+
+import torch
+
+from dyn_check import check_dynamic
+
+ops = torch.ops.trt_dyn
+
+
+class Factories(torch.nn.Module):
+    def forward(self, x):
+        n, h, w = (ops.sym_size_dyn(x, d) for d in range(3))
+        shape = ops.shape_cat_dyn([h, w])
+        return (
+            ops.full_dyn(shape, 2.5) + x[0],
+            ops.full_dyn(ops.shape_cat_dyn([n]), 7),                      # int64 by inference
+            ops.full_dyn(shape, True),                                    # bool
+            ops.zeros_dyn(ops.shape_cat_dyn([ops.const([2]), w]), dtype=torch.int32),
+            ops.ones_dyn(shape),
+            ops.new_full_dyn(x, ops.shape_cat_dyn([w, n]), -3.0),
+            ops.new_zeros_dyn(x, shape, dtype=torch.int64),
+            ops.new_ones_dyn(x.to(torch.float16), shape),
+            ops.full_dyn(ops.const([]), 4.0),                             # 0-d
+        )
+
+
+def test_filled_factories_match_eager():
+    check_dynamic(Factories(), (torch.randn(2, 3, 5),), {0: {0: (1, 4), 1: (1, 6), 2: (2, 9)}})
+
+
+class Ranges(torch.nn.Module):
+    def forward(self, x):
+        n, w = ops.sym_size_dyn(x, 0), ops.sym_size_dyn(x, 1)
+        zero, one = ops.const_scalar(0), ops.const_scalar(1)
+        return (
+            ops.arange_dyn(zero, w, one),
+            ops.arange_dyn(ops.neg_dyn(n), w, ops.const_scalar(3)),        # uneven step
+            ops.arange_dyn(w, ops.neg_dyn(n), ops.const_scalar(-2)),       # descending
+            ops.arange_dyn(zero, w, one, dtype=torch.float32),
+            ops.arange_dyn(ops.const_scalar(0.5), ops.float_dyn(w), ops.const_scalar(0.75)),
+            ops.linspace_dyn(ops.const_scalar(-1.0), ops.float_dyn(w), w),
+            ops.linspace_dyn(ops.const_scalar(0.0), ops.const_scalar(1.0), n),  # n may be 1
+        )
+
+
+def test_arange_and_linspace_match_eager():
+    check_dynamic(Ranges(), (torch.randn(3, 5),), {0: {0: (1, 6), 1: (1, 12)}}, atol=1e-5, rtol=1e-5)

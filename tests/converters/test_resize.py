@@ -1,0 +1,54 @@
+"""Converter of interpolate_dyn: nearest (1-3 spatial dims) and bilinear, runtime sizes and scales."""
+
+import pytest
+import torch
+
+from dyn_check import check_dynamic
+from trt_dyn.build import build_engine
+
+ops = torch.ops.trt_dyn
+
+
+class Resize2d(torch.nn.Module):
+    def forward(self, x):
+        h, w = ops.sym_size_dyn(x, 2), ops.sym_size_dyn(x, 3)
+        double = ops.shape_cat_dyn([ops.mul_dyn(h, ops.const_scalar(2)), ops.mul_dyn(w, ops.const_scalar(2))])
+        odd = ops.shape_cat_dyn([ops.add_dyn(h, ops.const_scalar(3)), ops.floordiv_dyn(ops.add_dyn(w, ops.const_scalar(1)), ops.const_scalar(2))])
+        fixed = ops.const([5, 7])
+        by_scale = ops.shape_cat_dyn([
+            ops.floor_dyn(ops.mul_dyn(ops.float_dyn(h), ops.const_scalar(1.5))),
+            ops.floor_dyn(ops.mul_dyn(ops.float_dyn(w), ops.const_scalar(0.75))),
+        ])
+        return (
+            ops.interpolate_dyn(x, double),
+            ops.interpolate_dyn(x, odd),
+            ops.interpolate_dyn(x, fixed),
+            ops.interpolate_dyn(x, by_scale, scales=[1.5, 0.75]),
+            ops.interpolate_dyn(x, odd, "bilinear"),
+            ops.interpolate_dyn(x, double, "bilinear", True),
+            ops.interpolate_dyn(x, fixed, "bilinear", True),
+            ops.interpolate_dyn(x, by_scale, "bilinear", False, [1.5, 0.75]),
+        )
+
+
+def test_resize_2d_nearest_and_bilinear():
+    check_dynamic(Resize2d(), (torch.randn(1, 2, 5, 6),), {0: {2: (2, 9), 3: (2, 11)}})
+
+
+class Nearest1d3d(torch.nn.Module):
+    def forward(self, x, y):
+        l = ops.sym_size_dyn(x, 2)
+        d = ops.sym_size_dyn(y, 4)
+        return (
+            ops.interpolate_dyn(x, ops.shape_cat_dyn([ops.add_dyn(l, ops.const_scalar(4))])),
+            ops.interpolate_dyn(y, ops.shape_cat_dyn([ops.const([3]), d, ops.mul_dyn(d, ops.const_scalar(2))])),
+        )
+
+
+def test_resize_nearest_1d_and_3d():
+    check_dynamic(Nearest1d3d(), (torch.randn(2, 3, 6), torch.randn(1, 2, 2, 3, 4)), {0: {2: (1, 10)}, 1: {4: (1, 5)}})
+
+
+class Bicubic(torch.nn.Module):
+    def forward(self, x):
+        return torch.ops.trt_dyn.interpolate_dyn.default(x, ops.size_dyn(x)[2:], "nearest", False, [1.0, 1.0, 1.0])

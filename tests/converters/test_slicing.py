@@ -1,0 +1,56 @@
+"""Converters of slice/narrow/split/pad with runtime bounds."""
+
+import torch
+
+from dyn_check import check_dynamic
+
+ops = torch.ops.trt_dyn
+
+INT64_MAX = 2**63 - 1
+
+
+class Slices(torch.nn.Module):
+    def forward(self, x):
+        h, w = ops.sym_size_dyn(x, 1), ops.sym_size_dyn(x, 2)
+        half = ops.floordiv_dyn(w, ops.const_scalar(2))
+        return (
+            ops.slice_dyn(x, 2, half, ops.const_scalar(INT64_MAX)),                 # omitted end
+            ops.slice_dyn(x, 1, ops.const_scalar(-3), ops.const_scalar(-1)),        # negative, clamped
+            ops.slice_dyn(x, -1, ops.const_scalar(1), w, 2),                        # step 2, odd sizes
+            ops.slice_dyn(x, 1, ops.const_scalar(-100), ops.const_scalar(100), 3),  # clamps both ends
+            ops.slice_dyn(x, 2, w, ops.const_scalar(0)),                            # empty
+            ops.narrow_dyn(x, 2, ops.const_scalar(1), ops.sub_dyn(w, ops.const_scalar(1))),
+            ops.narrow_dyn(x, 1, ops.neg_dyn(h), h),                                # negative start wraps
+        )
+
+
+def test_slices_match_aten_bounds():
+    check_dynamic(Slices(), (torch.randn(2, 5, 7),), {0: {1: (1, 9), 2: (1, 12)}})
+
+
+class Split(torch.nn.Module):
+    def forward(self, x):
+        w = ops.sym_size_dyn(x, 1)
+        first = ops.floordiv_dyn(w, ops.const_scalar(3))
+        rest = ops.sub_dyn(w, ops.add_dyn(first, ops.const_scalar(1)))
+        return tuple(ops.split_dyn(x, ops.shape_cat_dyn([first, ops.const([1]), rest]), 1))
+
+
+def test_split_at_runtime_offsets():
+    check_dynamic(Split(), (torch.randn(3, 7, 2),), {0: {0: (1, 4), 1: (1, 13)}})
+
+
+class Pad(torch.nn.Module):
+    def forward(self, x):
+        h = ops.sym_size_dyn(x, 2)
+        crop = ops.neg_dyn(ops.floordiv_dyn(h, ops.const_scalar(3)))   # negative pad crops
+        return (
+            ops.pad_dyn(x, ops.shape_cat_dyn([ops.const([1, 2]), ops.const_scalar(0), h]), 0.5),
+            ops.pad_dyn(x, ops.shape_cat_dyn([ops.const([0, 0]), crop, ops.const([1])])),
+            ops.pad_dyn(x, ops.const([1, 1, 0, 2, 3, 0]), -1.0),
+            ops.pad_dyn(x.to(torch.int32), ops.const([2, 0]), 7.0),
+        )
+
+
+def test_constant_pad_and_crop():
+    check_dynamic(Pad(), (torch.randn(2, 3, 5, 4),), {0: {2: (1, 8), 3: (1, 6)}})
