@@ -367,3 +367,25 @@ def test_rtx_builder_capabilities():
     assert not _build_raw(nonzero), "TensorRT-RTX now builds NonZero: revisit the compaction fallback"
     assert _build_raw(slice_by_data)
     assert _build_raw(topk_by_data)
+
+
+class NonzeroOfValues(torch.nn.Module):
+    """nonzero of non-bool tensors: ints with zeros, floats with exact zeros among small values."""
+
+    def forward(self, counts, x):
+        return torch.nonzero(counts), torch.nonzero(x * (x.abs() > 0.7))
+
+
+def sparse_ints(shape, dtype, generator):
+    return torch.randint(-1, 2, shape, generator=generator).to(dtype) * 3
+
+
+def test_nonzero_of_int_and_float_tensors():
+    result = run_converter_test(
+        NonzeroOfValues(), (torch.zeros(5, 2, dtype=torch.int32), torch.randn(5, 3)),
+        {"counts": {0: ROWS}, "x": {0: ROWS}},
+        input_generators={"counts": sparse_ints},
+        extra_points=[{"counts": (n, 2), "x": (n, 3)} for n in EXTRA],
+    )
+    if trt_dyn.IS_RTX:
+        assert fallback_counts(result)["nonzero"] > 0

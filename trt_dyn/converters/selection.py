@@ -126,6 +126,19 @@ def _slice_rows(ctx: Any, tensor: Any, rows_1d: Any, prefix: str, name: str) -> 
     return _named(layer, prefix, name, "slice_rows").get_output(0)
 
 
+def truthy(ctx: Any, tensor: Any, prefix: str, name: str) -> Any:
+    """``tensor != 0`` as bool (NaN counts as true, as in torch); bool tensors pass through."""
+    if tensor.dtype == trt.bool:
+        return tensor
+    zero = ctx.net.add_constant((1,) * len(tensor.shape),
+                                np.zeros((1,) * len(tensor.shape), dtype=trt.nptype(tensor.dtype)))
+    _named(zero, prefix, name, "zero")
+    equal = _elementwise(ctx, tensor, zero.get_output(0), trt.ElementWiseOperation.EQUAL, prefix,
+                         name, "is_zero")
+    return _named(ctx.net.add_unary(equal, trt.UnaryOperation.NOT), prefix, name,
+                  "nonzero").get_output(0)
+
+
 def compact_true_positions(
     ctx: Any, mask: Any, prefix: str, name: str
 ) -> Tuple[Any, Any, Any]:
@@ -134,7 +147,7 @@ def compact_true_positions(
     Returns ``(positions [M] int64, count [1] int64, numel [1] int64)``: ``positions[:count]`` are
     the true elements in increasing order; ``positions[count:]`` the false ones (also increasing).
     """
-    flat = _reshape(ctx, mask, (-1,), prefix, name, "flatten_mask")
+    flat = _reshape(ctx, truthy(ctx, mask, prefix, name), (-1,), prefix, name, "flatten_mask")
     ones = _cast(ctx, flat, trt.int32, prefix, name)
     axis = ctx.net.add_constant((), np.array(0, dtype=np.int32))
     _named(axis, prefix, name, "axis")
@@ -319,7 +332,8 @@ def masked_put(ctx: Any, base: Any, mask: Any, values: Any, prefix: str, name: s
         parts.append(gather_dims(ctx, shape, list(range(mask_rank, rank)), f"{prefix}:{name}"))
     flat_shape = concat_shapes(ctx, parts, f"{prefix}:{name}")
     base_flat = _reshape(ctx, base, flat_shape, prefix, name, "flatten_base")
-    flat_mask = _reshape(ctx, mask, (-1,), prefix, name, "flatten_mask")
+    flat_mask = _reshape(ctx, truthy(ctx, mask, prefix, name), (-1,), prefix, name,
+                         "flatten_mask")
     values = _cast(ctx, values, base.dtype, prefix, name)
     values_rank = len(values.shape)
     if values_rank > rest_rank + 1:
@@ -495,6 +509,7 @@ __all__ = [
     "TOPK_MAX_K",
     "count_fallback_layers",
     "compact_true_positions",
+    "truthy",
     "unravel_positions",
     "nonzero_exact",
     "nonzero_bounded_layers",
