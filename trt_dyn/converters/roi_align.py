@@ -202,20 +202,21 @@ class _Geometry:
         self.g = g
         self.pooled_h, self.pooled_w = pooled_h, pooled_w
         rois32 = g.cast(rois, trt.float32, "rois_f32")
+        # One scale-and-offset over all five columns (the batch column gets * 1 - 0, exactly).
+        offset = 0.5 if aligned else 0.0
+        rois32 = g.sub(
+            g.mul(rois32, g.const([[1.0, scale, scale, scale, scale]]), "scale"),
+            g.const([[0.0, offset, offset, offset, offset]]),
+            "offset",
+        )
 
         def column(k: int) -> "trt.ITensor":
             # Gathering with a (1, 1, 1) index on axis 1 gives (N, 1, 1, 1) without a dynamic reshape.
             return g.gather(rois32, g.const([k], np.int32, (1, 1, 1)), 1, f"rois_col{k}")
 
-        offset = g.const(0.5 if aligned else 0.0, shape=(1, 1, 1, 1))
-        scale_t = g.const(scale, shape=(1, 1, 1, 1))
-
-        def scaled(k: int) -> "trt.ITensor":
-            return g.sub(g.mul(column(k), scale_t, "scale"), offset, "offset")
-
-        self.start_w, self.start_h = scaled(1), scaled(2)
-        size_w = g.sub(scaled(3), self.start_w, "roi_w")
-        size_h = g.sub(scaled(4), self.start_h, "roi_h")
+        self.start_w, self.start_h = column(1), column(2)
+        size_w = g.sub(column(3), self.start_w, "roi_w")
+        size_h = g.sub(column(4), self.start_h, "roi_h")
         if not aligned:
             one = g.const(1.0, shape=(1, 1, 1, 1))
             size_w = g.maximum(size_w, one, "roi_w_min1")
@@ -225,8 +226,9 @@ class _Geometry:
         if sampling_ratio > 0:
             self.grid_h = self.grid_w = None
         else:
-            self.grid_h = g.unary(g.div(size_h, g.const(float(pooled_h), shape=(1, 1, 1, 1)), "gh_ratio"), U.CEIL, "grid_h")
-            self.grid_w = g.unary(g.div(size_w, g.const(float(pooled_w), shape=(1, 1, 1, 1)), "gw_ratio"), U.CEIL, "grid_w")
+            # torchvision's ceil(roi_height / pooled_height) is ceil(bin_h), the same division.
+            self.grid_h = g.unary(self.bin_h, U.CEIL, "grid_h")
+            self.grid_w = g.unary(self.bin_w, U.CEIL, "grid_w")
 
         # Batch index: torchvision truncates; valid indices are >= 0 so floor(max(b, 0)) is the same.
         shape = g._named(g.net.add_shape(features), "features_shape")
