@@ -1,0 +1,157 @@
+"""Static graphs are untouched; missing dyn variants are reported precisely; switches; registration."""
+
+import warnings
+
+import pytest
+import torch
+from torch.export import Dim
+
+import trt_dyn
+from dyn_helpers import assert_same, export_decomposed, symint_leaks
+from trt_dyn.lowering import MissingDynVariantError, pipeline
+
+
+class Mixed(torch.nn.Module):
+    def forward(self, x):
+        B, C, H, W = x.shape
+        flat = x.view(B, C, H * W)
+        ramp = torch.arange(W, dtype=torch.float32)
+        return flat.sum(-1), x + ramp
+
+
+class UsesRoll(torch.nn.Module):
+    def forward(self, x):
+        H = x.shape[2]
+        rolled = torch.roll(x, H // 2, 2)  # offending call: no dyn variant for aten.roll
+        return rolled + x.view(x.shape[0], -1, H * x.shape[3]).mean(), x.flatten(2)
+
+
+def _offending_line() -> int:
+    with open(__file__) as handle:
+        for number, line in enumerate(handle, start=1):
+            if "# offending call" in line and "torch.roll" in line:
+                return number
+    raise AssertionError("marker line not found")
+
+
+def _roll_program():
+    dims = ({2: Dim("H", min=2, max=32), 3: Dim("W", min=2, max=32)},)
+    return export_decomposed(UsesRoll(), (torch.randn(1, 2, 8, 6),), dims)
+
+
+def test_static_graph_is_untouched():
+    ep = export_decomposed(Mixed(), (torch.randn(2, 3, 5, 7),), None)
+    code = ep.graph_module.code
+    trt_dyn.lower(ep)
+    assert ep.graph_module.code == code
+    report = trt_dyn.report(ep)
+    assert report.ok and not report.dynamic and not report.rewritten
+
+    from torch_tensorrt.dynamo._settings import CompilationSettings
+    from torch_tensorrt.dynamo.lowering import post_lowering
+
+    gm = ep.module()
+    before = gm.code
+    from trt_dyn.lowering.dyn_pass import dyn_lowering_pass
+
+    assert dyn_lowering_pass(gm, CompilationSettings()).code == before
+    post_lowering(gm, CompilationSettings())  # the registered pipeline on a static graph
+    assert not any(str(n.target).startswith("trt_dyn.") for n in gm.graph.nodes)
+
+
+def test_report_names_op_node_argument_and_source_line():
+    ep = _roll_program()
+    report = trt_dyn.report(ep)
+    assert report.dynamic and not report.ok
+    assert len(report.missing) == 1
+    entry = report.missing[0]
+    assert entry.op == "aten.roll.default"
+    assert entry.node == "roll"
+    assert entry.argument.startswith("shifts=[") and "//2" in entry.argument.replace(" ", "")
+    assert entry.file == __file__
+    assert entry.line == _offending_line()
+    assert "torch.roll" in entry.code
+    text = str(report)
+    for expected in ("aten.roll.default", "roll", f"{__file__}:{_offending_line()}", "shifts"):
+        assert expected in text
+    # the covered ops are listed as rewritable
+    assert report.rewritten.get("aten._reshape_copy.default") == 2  # view and flatten
+
+
+def test_missing_variant_raises_before_changing_the_graph():
+    ep = _roll_program()
+    code = ep.graph_module.code
+    with pytest.raises(MissingDynVariantError) as error:
+        trt_dyn.lower(ep)
+    assert isinstance(error.value, RuntimeError)
+    assert "aten.roll.default" in str(error.value) and f":{_offending_line()}" in str(error.value)
+    assert error.value.report.missing[0].node == "roll"
+    assert ep.graph_module.code == code
+
+
+def test_torch_tensorrt_pipeline_raises_one_error_before_conversion():
+    from torch_tensorrt.dynamo._settings import CompilationSettings
+    from torch_tensorrt.dynamo.lowering import post_lowering
+
+    with pytest.raises(MissingDynVariantError) as error:
+        post_lowering(_roll_program().module(), CompilationSettings())
+    assert len(error.value.report.missing) == 1
+    assert error.value.report.missing[0].line == _offending_line()
+
+
+@pytest.mark.parametrize("how", ["setting", "env"])
+def test_warn_mode_leaves_missing_nodes_to_pytorch(how, monkeypatch):
+    if how == "setting":
+        trt_dyn.lowering.set_on_missing("warn")
+    else:
+        monkeypatch.setenv("TRT_DYN_ON_MISSING", "warn")
+    ep = _roll_program()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trt_dyn.lower(ep)
+    assert any("aten.roll.default" in str(w.message) for w in caught)
+    leaks = symint_leaks(ep.graph_module)
+    # only roll and the SymInt chain feeding it (H // 2) are left to PyTorch
+    chain = {"aten.roll.default", "aten.sym_size.int", str(__import__("operator").floordiv)}
+    assert leaks and {target for target, _, _ in leaks} == chain, leaks
+    assert any(str(n.target) == "trt_dyn.reshape_dyn.default" for n in ep.graph.nodes)
+    for h, w in ((2, 2), (8, 6), (31, 32)):
+        x = torch.randn(1, 2, h, w)
+        assert_same(ep.module()(x), UsesRoll()(x))
+
+
+@pytest.mark.parametrize("how", ["setting", "env"])
+def test_switch_turns_the_pass_off(how, monkeypatch):
+    if how == "setting":
+        trt_dyn.lowering.set_enabled(False)
+    else:
+        monkeypatch.setenv("TRT_DYN_LOWERING", "0")
+    ep = _roll_program()
+    code = ep.graph_module.code
+    trt_dyn.lower(ep)  # no error although roll has no variant: the pass does not run
+    assert ep.graph_module.code == code
+
+
+def test_bad_setting_is_rejected():
+    with pytest.raises(ValueError, match="on_missing"):
+        trt_dyn.lowering.set_on_missing("ignore")
+
+
+def test_registration_is_idempotent_and_ordered():
+    import importlib
+
+    import trt_dyn.lowering as lowering
+
+    before = pipeline.registered()
+    pipeline.register()
+    importlib.reload(pipeline)
+    pipeline.register()
+    after = pipeline.registered()
+    assert after == before
+    assert after[-1].endswith("dyn_pass.dyn_lowering_pass")
+    assert len(after) == len(set(after)) == len(pipeline.PASSES)
+    from torch_tensorrt.dynamo.lowering.passes._aten_lowering_pass import ATEN_POST_LOWERING_PASSES
+
+    names = [getattr(p, "__name__", "") for p in ATEN_POST_LOWERING_PASSES.passes]
+    assert names.index("dyn_lowering_pass") > names.index("remove_assert_nodes")
+    assert lowering.lower is trt_dyn.lower
