@@ -54,3 +54,4 @@ class Pad(torch.nn.Module):
 
 def test_constant_pad_and_crop():
     check_dynamic(Pad(), (torch.randn(2, 3, 5, 4),), {0: {2: (1, 8), 3: (1, 6)}})
+
