@@ -17,6 +17,7 @@ import torchvision
 from torch import nn
 
 from .boxes import Box2BoxTransform, box_area, clip_boxes
+from .rpn import count_at_most
 from .vit import ConvNorm
 
 
@@ -229,7 +230,7 @@ class CascadeROIHeads(nn.Module):
         scores = probs.view(N, P, K + 1)[:, :, :-1]
         boxes = clip_boxes(boxes.view(N, P, -1, 4), image_size)
         flat_scores = scores.reshape(N, P * K)
-        num_detections = torch.sym_min(self.detections_per_image, flat_scores.shape[1])
+        num_detections = count_at_most(self.detections_per_image, flat_scores.shape[1])
         det_scores, flat_idx = flat_scores.topk(num_detections, dim=1)
         proposal_idx = torch.div(flat_idx, K, rounding_mode="floor")
         det_classes = flat_idx % K

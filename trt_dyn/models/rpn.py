@@ -16,6 +16,20 @@ from torch import nn
 from .boxes import Box2BoxTransform, clip_boxes
 
 
+def count_at_most(limit: int, count):
+    """``min(limit, count)``; a plain int when every size the program accepts gives ``count >= limit``.
+
+    Both forms are equal at run time. The plain int keeps exported shapes simple: a chain of symbolic
+    ``Min`` expressions is costly to serialize and to reason about downstream, so only the counts that
+    really vary (the smallest levels at small images) stay symbolic.
+    """
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+    if statically_known_true(count >= limit):
+        return limit
+    return torch.sym_min(limit, count)
+
+
 def generate_cell_anchors(sizes: Sequence[float], aspect_ratios: Sequence[float]) -> torch.Tensor:
     """Anchors centred on (0, 0) for every (size, aspect ratio): (len(sizes) * len(ratios), 4)."""
     anchors = []
@@ -41,8 +55,10 @@ class AnchorGenerator(nn.Module):
 
     def _grid_offsets(self, size, stride):
         grid_height, grid_width = size
-        shifts_x = torch.arange(self.offset * stride, grid_width * stride, step=stride, dtype=torch.float32)
-        shifts_y = torch.arange(self.offset * stride, grid_height * stride, step=stride, dtype=torch.float32)
+        # The values of detectron2's arange(offset * stride, size * stride, step=stride), computed from an
+        # integer arange so the length is exactly the grid size rather than a float ceil expression.
+        shifts_x = torch.arange(grid_width, dtype=torch.float32) * stride + self.offset * stride
+        shifts_y = torch.arange(grid_height, dtype=torch.float32) * stride + self.offset * stride
         shift_y, shift_x = torch.meshgrid(shifts_y, shifts_x, indexing="ij")
         return shift_x.reshape(-1), shift_y.reshape(-1)
 
@@ -127,13 +143,13 @@ class RPN(nn.Module):
         batch_idx = torch.arange(N)
         topk_scores, topk_proposals = [], []
         for proposals_i, logits_i in zip(proposals, pred_logits):
-            num_proposals_i = torch.sym_min(self.pre_topk, logits_i.shape[1])
+            num_proposals_i = count_at_most(self.pre_topk, logits_i.shape[1])
             scores_i, topk_idx = logits_i.topk(num_proposals_i, dim=1)
             topk_proposals.append(proposals_i[batch_idx[:, None], topk_idx])
             topk_scores.append(scores_i)
         scores = torch.cat(topk_scores, dim=1)
         boxes = clip_boxes(torch.cat(topk_proposals, dim=1), image_size)
         # Stands in for batched NMS + keep[:post_nms_topk]: rank all levels together.
-        num_kept = torch.sym_min(self.post_topk, scores.shape[1])
+        num_kept = count_at_most(self.post_topk, scores.shape[1])
         _, keep = scores.topk(num_kept, dim=1)
         return boxes[batch_idx[:, None], keep]

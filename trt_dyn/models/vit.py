@@ -61,8 +61,12 @@ def window_partition(x: torch.Tensor, window_size: int) -> Tuple[torch.Tensor, T
     padding is zero, here it always pads (a zero pad is the identity and keeps H, W symbolic).
     """
     B, H, W, C = x.shape
-    pad_h = (window_size - H % window_size) % window_size
-    pad_w = (window_size - W % window_size) % window_size
+    # Same padding as detectron2's (ws - H % ws) % ws, written as ceil(H / ws) * ws - H so that the
+    # padded size is visibly a multiple of ws and symbolic shape expressions stay small.
+    num_h = (H + window_size - 1) // window_size
+    num_w = (W + window_size - 1) // window_size
+    pad_h = num_h * window_size - H
+    pad_w = num_w * window_size - W
     x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
     Hp, Wp = H + pad_h, W + pad_w
     x = x.view(B, Hp // window_size, window_size, Wp // window_size, window_size, C)
@@ -74,9 +78,10 @@ def window_unpartition(windows: torch.Tensor, window_size: int, pad_hw: Tuple, h
     """Inverse of :func:`window_partition`: windows -> (B, H, W, C), dropping the padding."""
     Hp, Wp = pad_hw
     H, W = hw
-    B = windows.shape[0] // (Hp * Wp // window_size // window_size)
-    x = windows.view(B, Hp // window_size, Wp // window_size, window_size, window_size, -1)
-    x = x.permute(0, 1, 3, 2, 4, 5).contiguous().view(B, Hp, Wp, -1)
+    C = windows.shape[-1]
+    B = windows.shape[0] // ((Hp // window_size) * (Wp // window_size))
+    x = windows.view(B, Hp // window_size, Wp // window_size, window_size, window_size, C)
+    x = x.permute(0, 1, 3, 2, 4, 5).contiguous().view(B, Hp, Wp, C)
     return x[:, :H, :W, :].contiguous()
 
 
