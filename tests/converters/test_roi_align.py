@@ -20,7 +20,7 @@ from trt_dyn.converters.roi_align import LAYER_PREFIX, count_roi_align_layers
 from trt_dyn._trt import trt
 from trt_dyn.testing.executor import LAYER_EXECUTORS, UnsupportedLayerError, cast_layer, execute_network
 from trt_dyn.testing.executor.common import layer_type
-from trt_dyn.testing.harness import run_converter_test
+from trt_dyn.testing.harness import ENGINE_MODES, run_converter_test
 
 SCALE = 0.5
 BATCH = 2
@@ -233,16 +233,48 @@ def test_large_boxes_run_long_adaptive_grids():
     torch.testing.assert_close(got, module(features, rois), rtol=1e-5, atol=1e-5)
 
 
-def test_harness_compile_one_engine():
-    """The converter through torch_tensorrt's compile (compile_cpu) and the shared harness."""
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+@pytest.mark.parametrize("sampling_ratio", [2, 0], ids=["sr2", "adaptive"])
+def test_harness_compile_one_engine(sampling_ratio, run_engines):
+    """Through torch_tensorrt's compile (compile_cpu) and the shared harness; with ``gpu`` the real engine."""
+    if sampling_ratio <= 0 and not run_engines and trt.LayerType.RECURRENCE not in LAYER_EXECUTORS:
+        pytest.skip("the reference executor runs no ILoop yet; adaptive numerics are checked by "
+                    "test_numerics_match_torchvision through the loop stopgap")
     result = run_converter_test(
-        RoIAlign(sampling_ratio=2, aligned=True),
+        RoIAlign(sampling_ratio=sampling_ratio, aligned=True),
         _example(),
         DYNAMIC,
         input_generators={"rois": random_rois},
+        run_engines=run_engines,
     )
     assert result.compiled.num_trt_engines == 1
     assert len(result.points) >= 4
+
+
+@pytest.mark.slow
+def test_benchmark_upstream_partitions_trt_dyn_does_not(tmp_path):
+    """benchmarks/upstream_vs_trt_dyn.py: upstream leaves roi_align to PyTorch, trt_dyn builds 1 engine."""
+    import importlib.util
+    import json
+    import pathlib
+    import sys
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "upstream_vs_trt_dyn.py"
+    spec = importlib.util.spec_from_file_location("upstream_vs_trt_dyn", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, benchmark)  # dataclasses look their module up there
+    spec.loader.exec_module(benchmark)
+    output = tmp_path / "result.json"
+    assert benchmark.main(["--tiny", "--pattern", "roi_align_sr2", "--json", str(output)]) == 0
+    results = {r["mode"]: r for r in json.loads(output.read_text())["results"]}
+    upstream, ours = results["upstream"], results["trt_dyn"]
+    assert not upstream["roi_align_converter"] and ours["roi_align_converter"]
+    assert upstream["partitioned"]["pytorch_ops"] == ["torchvision.roi_align.default"]
+    assert upstream["partitioned"]["engines"] >= 1
+    assert not upstream["full_compilation"]["ok"]
+    assert ours["partitioned"]["engines"] == 1 and ours["partitioned"]["pytorch_ops"] == []
+    assert ours["full_compilation"]["ok"] and ours["full_compilation"]["engines"] == 1
+    assert ours["partitioned"]["roi_align_layers"] > 0
 
 
 class ListRoIAlign(torch.nn.Module):
