@@ -125,7 +125,9 @@ class FpnPooler(torch.nn.Module):
         sizes = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
         levels = torch.floor(4 + torch.log2(sizes / 224 + 1e-8))
         levels = torch.clamp(levels, min=2, max=3).to(torch.int64) - 2
-        rois = torch.cat([torch.zeros_like(boxes[:, :1]), boxes], dim=1)
+        # two images: boxes alternate between them (roi_align reads features[batch index])
+        batch = torch.remainder(torch.arange(boxes.shape[0]), 2).to(boxes.dtype)[:, None]
+        rois = torch.cat([batch, boxes], dim=1)
         out = torch.zeros((boxes.shape[0], p2.shape[1], 2, 2), dtype=p2.dtype)
         for level, (features, scale) in enumerate(zip((p2, p3), self.scales)):
             inds = torch.nonzero(levels == level).squeeze(1)
@@ -159,7 +161,7 @@ def pooler_boxes():
 def test_fpn_roi_pooler_one_engine():
     with dd.data_dependent_mode("dense"):
         result = run_converter_test(
-            FpnPooler(), (torch.randn(1, 2, 16, 16), torch.randn(1, 2, 8, 8), torch.rand(6, 4) * 50),
+            FpnPooler(), (torch.randn(2, 2, 16, 16), torch.randn(2, 2, 8, 8), torch.rand(6, 4) * 50),
             {"boxes": {0: ROWS}},
             input_generators={"boxes": pooler_boxes()},
             extra_points=[{"boxes": (n, 4)} for n in EXTRA],

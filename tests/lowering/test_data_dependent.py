@@ -177,7 +177,8 @@ class FpnPooler(torch.nn.Module):
         sizes = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
         levels = torch.floor(4 + torch.log2(sizes / 224 + 1e-8))
         levels = torch.clamp(levels, min=2, max=4).to(torch.int64) - 2
-        batch = torch.zeros_like(boxes[:, :1])
+        # two images: boxes alternate between them (roi_align reads features[batch index])
+        batch = torch.remainder(torch.arange(boxes.shape[0]), 2).to(boxes.dtype)[:, None]
         rois = torch.cat([batch, boxes], dim=1)
         out = torch.zeros((boxes.shape[0], p2.shape[1], 7, 7), dtype=p2.dtype)
         for level, (features, scale) in enumerate(zip((p2, p3, p4), self.scales)):
@@ -195,9 +196,9 @@ def pooler_boxes(n, generator, image=256.0):
 
 
 def pooler_inputs(n, generator):
-    return (torch.randn(1, 3, 64, 64, generator=generator),
-            torch.randn(1, 3, 32, 32, generator=generator),
-            torch.randn(1, 3, 16, 16, generator=generator),
+    return (torch.randn(2, 3, 64, 64, generator=generator),
+            torch.randn(2, 3, 32, 32, generator=generator),
+            torch.randn(2, 3, 16, 16, generator=generator),
             pooler_boxes(n, generator))
 
 
@@ -209,6 +210,34 @@ def test_fpn_pooler_becomes_dense_roi_align():
     assert_no_data_dependent_ops(gm)
     assert targets(gm).count(torch.ops.torchvision.roi_align.default) == 3
     compare(program, gm, lambda n, p, g: pooler_inputs(n, g), atol=1e-6)
+
+
+class ModelPooler(torch.nn.Module):
+    """trt_dyn.models' detectron2 ROIPooler over two images with their own dynamic box counts."""
+
+    def __init__(self):
+        super().__init__()
+        from trt_dyn.models.roi_heads import ROIPooler
+
+        self.pooler = ROIPooler(4, [1 / 4, 1 / 8, 1 / 16])
+
+    def forward(self, p2, p3, p4, boxes0, boxes1):
+        return self.pooler([p2, p3, p4], [boxes0, boxes1])
+
+
+def test_model_roi_pooler_two_images():
+    def inputs(n, generator, second=5):
+        return pooler_inputs(n, generator)[:3] + (pooler_boxes(n, generator),
+                                                  pooler_boxes(second, generator))
+
+    generator = torch.Generator().manual_seed(1)
+    program = decomposed(ModelPooler(), inputs(7, generator),
+                         (None, None, None, {0: ROWS}, {0: Dim("M", min=1, max=32)}))
+    gm, changed = rewrite(program)
+    assert changed
+    assert_no_data_dependent_ops(gm)
+    # the second image gets 32, 26 and 1 boxes when the first gets 1, 7 and 32
+    compare(program, gm, lambda n, p, g: inputs(n, g, second=33 - n if n > 1 else 32), atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------

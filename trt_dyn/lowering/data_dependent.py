@@ -344,7 +344,8 @@ class _DenseBuilder:
             ):
                 raise _Unsupported(f"{node.name}: selected tensor used as a weight")
         elif _is_roi_pool(target) and self.mask_rank == 1:
-            self._check_row_axis(node)
+            # the feature map is read through each box's batch index, not broadcast over rows
+            self._check_row_axis(node, broadcast_operands=False)
             if len(args) < 2 or args[1] not in self.tainted or any(
                 arg in self.tainted for i, arg in enumerate(args) if i != 1 and isinstance(arg, Node)
             ):
