@@ -162,7 +162,7 @@ def _unary(name: str, doc: str, result_dtype: Callable[[torch.Tensor], torch.dty
            compute: Callable[[torch.Tensor], torch.Tensor], symbolic: Callable[[Any], Any]):
     def eager(a: torch.Tensor) -> torch.Tensor:
         check_shape_tensor(name, "a", a, allow_float=True)
-        return compute(a).to(result_dtype(a))
+        return compute(a).to(result_dtype(a), copy=True)
 
     eager.__name__ = name
     eager.__doc__ = doc
