@@ -61,7 +61,7 @@ class Net:
         return tensor
 
     def const(self, value, dtype: Optional[np.dtype] = None) -> trt.ITensor:
-        array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        array = np.array(value, dtype=dtype)  # copies; keeps 0-D shapes (ascontiguousarray would not)
         layer = self.network.add_constant(array.shape, trt.Weights(array))
         # the network keeps a pointer to the array: keep it alive with the network
         self.__dict__.setdefault("_arrays", []).append(array)

@@ -51,39 +51,69 @@ def fail(layer: Any, message: str) -> LayerExecutionError:
     return LayerExecutionError(layer, message)
 
 
+_TRT_ITEM_BYTES = {
+    trt.DataType.FLOAT: 4, trt.DataType.HALF: 2, trt.DataType.BF16: 2, trt.DataType.INT32: 4,
+    trt.DataType.INT64: 8, trt.DataType.INT8: 1, trt.DataType.UINT8: 1, trt.DataType.BOOL: 1,
+}
+
+
+def _raw_weights(weights: Any) -> torch.Tensor:
+    """Copy the values of a ``trt.Weights`` the bindings cannot turn into numpy (bfloat16).
+
+    The pybind11 instance holds a pointer to the C++ ``nvinfer1::Weights`` ({DataType type;
+    void const* values; int64_t count;}); every field read is checked against what the bindings
+    report (type, count) before any memory is copied.
+    """
+    import ctypes
+
+    dtype = weights.dtype
+    if dtype not in _TRT_ITEM_BYTES or dtype not in TRT_TO_TORCH:
+        raise TypeError(f"weights of type {dtype} cannot be read")
+    count = int(weights.size)
+    holder = ctypes.c_void_p.from_address(id(weights) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    if not holder:
+        raise TypeError("cannot locate the weights' C++ object")
+    type_value = ctypes.c_int32.from_address(holder).value
+    values = ctypes.c_void_p.from_address(holder + 8).value
+    stored_count = ctypes.c_int64.from_address(holder + 16).value
+    if type_value != int(dtype) or stored_count != count or (count and not values):
+        raise TypeError(f"unexpected layout while reading {dtype} weights")
+    nbytes = count * _TRT_ITEM_BYTES[dtype]
+    if int(weights.nbytes) != nbytes:
+        raise TypeError(f"weights report {weights.nbytes} bytes, expected {nbytes}")
+    raw = bytearray(ctypes.string_at(values, nbytes)) if nbytes else bytearray()
+    return torch.frombuffer(raw, dtype=TRT_TO_TORCH[dtype]) if nbytes else torch.empty(0, dtype=TRT_TO_TORCH[dtype])
+
+
 def weights_to_tensor(weights: Any, shape: Optional[Sequence[int]] = None,
                       dtype: Any = None) -> Optional[torch.Tensor]:
     """A torch copy of TensorRT weights (``trt.Weights`` or the numpy array the bindings return).
 
-    Returns None for empty weights. ``dtype`` is the TensorRT type when the bindings cannot tell it
-    (bfloat16 weights come back as raw 16-bit words).
+    Returns None for empty weights. ``dtype`` is the TensorRT type when only a numpy array is given.
     """
     if weights is None:
         return None
     if isinstance(weights, trt.Weights):
         if weights.size == 0:
             return None
-        trt_type = weights.dtype
         array = weights.numpy()
+        trt_type = weights.dtype
+        if not isinstance(array, np.ndarray):  # bfloat16: numpy has no such type
+            tensor = _raw_weights(weights)
+            return tensor.reshape(tuple(int(d) for d in shape)) if shape is not None else tensor
     else:
         array = np.asarray(weights)
         trt_type = dtype
         if array.size == 0:
             return None
-    array = np.ascontiguousarray(array)
-    if trt_type == trt.DataType.BF16 and array.dtype != np.float32:
-        tensor = torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
-    elif array.dtype == np.bool_:
-        tensor = torch.from_numpy(array.copy())
-    else:
-        tensor = torch.from_numpy(array.copy())
-        if trt_type is not None and trt_type in TRT_TO_TORCH:
-            want = TRT_TO_TORCH[trt_type]
-            if tensor.dtype != want:
-                if tensor.element_size() == torch.empty((), dtype=want).element_size():
-                    tensor = tensor.view(want)
-                else:
-                    tensor = tensor.to(want)
+    tensor = torch.from_numpy(np.array(array, copy=True))
+    if trt_type is not None and trt_type in TRT_TO_TORCH:
+        want = TRT_TO_TORCH[trt_type]
+        if tensor.dtype != want:
+            if tensor.element_size() == torch.empty((), dtype=want).element_size():
+                tensor = tensor.view(want)
+            else:
+                raise TypeError(f"weights stored as {tensor.dtype} for TensorRT type {trt_type}")
     if shape is not None:
         tensor = tensor.reshape(tuple(int(d) for d in shape))
     return tensor

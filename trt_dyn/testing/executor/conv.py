@@ -93,7 +93,8 @@ def _bias(layer: Any) -> Optional[torch.Tensor]:
 
 
 def _spatial(layer: Any, x: torch.Tensor, n: int) -> None:
-    if n not in (1, 2, 3):
+    if n not in (2, 3):
+        # TensorRT convolutions are 2-D or 3-D (1-D ones are expressed as 2-D with a unit axis)
         raise unsupported(layer, None, f"{n}-D kernels")
     if x.dim() != n + 2:
         raise fail(layer, f"input rank {x.dim()} does not match a {n}-D kernel (expected rank {n + 2})")

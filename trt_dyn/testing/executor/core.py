@@ -95,8 +95,6 @@ class _Conditional:
         self.output_layers: List[int] = []
         #: layer indices of the then / else branch (conditional input layers included)
         self.branch: Dict[bool, Set[int]] = {True: set(), False: set()}
-        #: assertion layers whose input is computed inside the then / else branch
-        self.assertions: Dict[bool, List[int]] = {True: [], False: []}
 
 
 def _fingerprint(network: Any) -> Tuple[Any, ...]:
@@ -170,26 +168,12 @@ class NetworkExecutor:
                     if tensor is None:
                         raise LayerExecutionError(self.layers[out], f"conditional output has no input {slot}")
                     self._collect_branch(info, tensor.name, info.branch[side])
-        # assertion layers: top level unless their input is computed inside a branch (innermost wins)
-        self.top_assertions: List[int] = []
-        for index, layer in enumerate(self.layers):
-            if layer_type(layer) != L.ASSERTION:
-                continue
-            tensor = layer.get_input(0)
-            source = self.producer.get(tensor.name, (None,))[0] if tensor is not None else None
-            owners = [
-                (len(info.branch[side]), info, side)
-                for info in self.conditionals
-                for side in (True, False)
-                if source is not None and source in info.branch[side]
-            ]
-            if not owners:
-                self.top_assertions.append(index)
-                continue
-            smallest = min(size for size, _, _ in owners)
-            for size, info, side in owners:
-                if size == smallest:
-                    info.assertions[side].append(index)
+        # Assertion layers are checked unconditionally, even when their input is computed inside an
+        # If-conditional branch: TensorRT evaluates them as shape checks outside the conditional's
+        # control flow (its builder even checks a branch's assertion at the profile's kOPT shapes).
+        self.assertions: List[int] = [
+            index for index, layer in enumerate(self.layers) if layer_type(layer) == L.ASSERTION
+        ]
 
     def _collect_branch(self, info: _Conditional, tensor_name: str, members: Set[int]) -> None:
         """Layers that compute ``tensor_name`` inside ``info``'s branch: walk producers backwards
@@ -264,14 +248,13 @@ class NetworkExecutor:
             raise RuntimeError("the network of this NetworkExecutor no longer exists")
         self.values = self._check_inputs(feeds)
         self.done: Set[int] = set()
-        self.taken: Dict[int, bool] = {}
         self.layers = [cast_layer(network.get_layer(i)) for i in range(network.num_layers)]
         self.network = network
         index_of = {id(layer): index for index, layer in enumerate(self.layers)}
         token = _CACHE.set((self.cache, index_of))
         try:
             self._ensure([self.producer[name][0] for name in self.output_names if name in self.producer])
-            self._ensure(self.top_assertions)
+            self._ensure(self.assertions)
             result = {}
             for name in self.output_names:
                 if name not in self.values:
@@ -341,9 +324,6 @@ class NetworkExecutor:
         slot = 0 if side else 1
         chosen = layer.get_input(slot)
         self._ensure([self.producer[chosen.name][0]] if chosen.name in self.producer else [])
-        if info.key not in self.taken:
-            self.taken[info.key] = side
-            self._ensure(info.assertions[side])
         inputs: List[Optional[torch.Tensor]] = [None, None]
         inputs[slot] = self.values[chosen.name]
         return inputs
