@@ -32,7 +32,6 @@ Nodes the rewrite creates are named ``dd_dense_*``, so
 from __future__ import annotations
 
 import contextlib
-import operator
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -154,16 +153,9 @@ _VIEW_OPS = {aten.view.default, aten.reshape.default, aten._unsafe_view.default}
 _MATMUL_OPS = {aten.mm.default: (0,), aten.addmm.default: (1,), aten.linear.default: (0,),
                aten.matmul.default: (0,)}
 
-_SHAPE_ONLY = {
-    aten.sym_size.int, aten._assert_scalar.default, aten.sym_constrain_range_for_size.default,
-    aten.sym_constrain_range.default, aten._assert_tensor_metadata.default,
-}
-
-
 def _is_roi_pool(target: Any) -> bool:
     """roi_align / roi_pool style ops: output row j depends on box row j (args[1]) only."""
-    name = str(getattr(target, "name", lambda: target)()) if callable(getattr(target, "name", None)) \
-        else str(target)
+    name = target.name() if isinstance(target, torch._ops.OpOverload) else str(target)
     return "roi_align" in name or "roi_pool" in name
 
 
@@ -250,6 +242,7 @@ class _DenseBuilder:
         self.tainted = tainted
         self.dense: Dict[Node, Any] = {}
         self.created: List[Node] = []
+        self.anchor: Optional[Node] = None
 
     # -- classification -------------------------------------------------------------------
     def _gather_source(self, node: Node) -> Optional[Node]:
@@ -354,7 +347,7 @@ class _DenseBuilder:
             raise _Unsupported(f"{node.name}: {target} is not known to be row-independent")
         new_args = tuple(self.dense_of(arg) for arg in args)
         new_kwargs = {key: self.dense_of(value) for key, value in kwargs.items()}
-        with self.graph.inserting_before(self._insertion_point()):
+        with self.graph.inserting_before(self.anchor):
             created = self.graph.create_node("call_function", target, new_args, new_kwargs,
                                              name=f"{DENSE_PREFIX}_{node.name}")
         created.meta["stack_trace"] = node.meta.get("stack_trace")
@@ -362,11 +355,9 @@ class _DenseBuilder:
         _fake_propagate(self.gm, [created])
         return created
 
-    def _insertion_point(self) -> Node:
-        return self._anchor
-
     def build(self, values: Any, anchor: Node) -> Any:
-        self._anchor = anchor
+        """Dense ``values``; new nodes go right before ``anchor`` (the write-back)."""
+        self.anchor = anchor
         return self.dense_of(values)
 
 
