@@ -183,3 +183,14 @@ def test_mask_inference_selects_each_detections_class():
     assert masks.shape == (4, 1, 28, 28)
     for i, c in enumerate(classes.tolist()):
         torch.testing.assert_close(masks[i, 0], torch.sigmoid(logits[i, c]))
+
+
+def test_benchmark_model_sizes_span_the_range():
+    from trt_dyn.models import cascade_benchmark_model
+
+    model, sizes, lo, hi, step = cascade_benchmark_model(5)
+    assert (lo, hi, step) == (256, 768, 16)
+    assert sizes[0] == lo and sizes[-1] == hi and len(set(sizes)) == 5
+    assert all(s % step == 0 for s in sizes) and sizes == sorted(sizes)
+    with pytest.raises(ValueError, match="count"):
+        cascade_benchmark_model(0)

@@ -130,3 +130,13 @@ def build_cascade_mask_rcnn(seed: int = 0, **width_options) -> CascadeMaskRCNN:
         torch.manual_seed(seed)
         model = CascadeMaskRCNN(config)
     return model.eval()
+
+
+def cascade_benchmark_model(count: int, min_hw: int = 256, max_hw: int = 768, step: int = 16):
+    """(model, sizes, min_hw, max_hw, step) for benchmarks: the default replica and ``count`` square
+    image sizes, multiples of ``step``, spread evenly over [min_hw, max_hw] (both ends included)."""
+    if count < 1:
+        raise ValueError(f"cascade_benchmark_model: count must be >= 1, got {count}")
+    steps = (max_hw - min_hw) // step
+    sizes = [min_hw + step * ((i * steps) // max(1, count - 1)) for i in range(count)]
+    return build_cascade_mask_rcnn(seed=0), sizes, min_hw, max_hw, step

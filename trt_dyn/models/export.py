@@ -8,7 +8,7 @@ after ``torch.export.save``/``load``). After export every assumption is verified
 
 from __future__ import annotations
 
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -51,11 +51,7 @@ class DynamicImageSize(nn.Module):
         return self.model(images)
 
 
-def image_size_ranges(exported_program: torch.export.ExportedProgram) -> Dict[str, Tuple[int, int]]:
-    """{"height": (lo, hi), "width": (lo, hi)} of the image input as the exported program bounds them.
-
-    Raises :class:`ExportError` if either dim was specialized to an int.
-    """
+def _image_shape(exported_program: torch.export.ExportedProgram):
     placeholders = [
         node
         for node in exported_program.graph.nodes
@@ -63,7 +59,15 @@ def image_size_ranges(exported_program: torch.export.ExportedProgram) -> Dict[st
     ]
     if len(placeholders) != 1:
         raise ExportError(f"expected one image input, found {[n.name for n in placeholders]}")
-    shape = placeholders[0].meta["val"].shape
+    return placeholders[0].meta["val"].shape
+
+
+def image_size_ranges(exported_program: torch.export.ExportedProgram) -> Dict[str, Tuple[int, int]]:
+    """{"height": (lo, hi), "width": (lo, hi)} of the image input as the exported program bounds them.
+
+    Raises :class:`ExportError` if either dim was specialized to an int.
+    """
+    shape = _image_shape(exported_program)
     ranges = {}
     for axis, name in ((2, "height"), (3, "width")):
         dim = shape[axis]
@@ -74,22 +78,33 @@ def image_size_ranges(exported_program: torch.export.ExportedProgram) -> Dict[st
     return ranges
 
 
+def _default_example(min_hw, max_hw, step) -> Tuple[int, int]:
+    height = (min_hw[0] + max_hw[0]) // 2 // step * step
+    width = (min_hw[1] + max_hw[1]) // 2 // step * step
+    if width == height:
+        width = width + step if width + step <= max_hw[1] else width - step
+    return height, width
+
+
 def export_cascade(
     model: nn.Module,
     min_hw: HW = 256,
     max_hw: HW = 768,
     step: int = 16,
-    example_hw: HW = (352, 480),
+    example_hw: Optional[HW] = None,
 ) -> torch.export.ExportedProgram:
     """Export ``model`` (images (1, 3, H, W) -> outputs) with H, W dynamic in [min_hw, max_hw], multiples of ``step``.
 
-    ``example_hw`` is the traced example; give different height and width so the two dims cannot be
-    merged into one symbol. The result is checked: H and W must remain distinct symbols whose
-    ranges are exactly the requested ones, else :class:`ExportError`.
+    ``example_hw`` is the traced example (default: near the middle of the range, width one step more
+    than height). The result is checked: H and W must remain distinct symbols whose ranges are exactly the requested
+    ones, else :class:`ExportError`.
     """
-    min_hw, max_hw, example_hw = _pair("min_hw", min_hw), _pair("max_hw", max_hw), _pair("example_hw", example_hw)
-    if step <= 0:
-        raise ValueError(f"export_cascade: step must be positive, got {step}")
+    min_hw, max_hw = _pair("min_hw", min_hw), _pair("max_hw", max_hw)
+    if not isinstance(step, int) or step <= 0:
+        raise ValueError(f"export_cascade: step must be a positive int, got {step!r}")
+    if example_hw is None:
+        example_hw = _default_example(min_hw, max_hw, step)
+    example_hw = _pair("example_hw", example_hw)
     for name, (h, w) in (("min_hw", min_hw), ("max_hw", max_hw), ("example_hw", example_hw)):
         if h % step or w % step:
             raise ValueError(f"export_cascade: {name}={(h, w)} is not a multiple of step={step}")
@@ -108,8 +123,7 @@ def export_cascade(
     wanted = {"height": (min_hw[0], max_hw[0]), "width": (min_hw[1], max_hw[1])}
     if ranges != wanted:
         raise ExportError(f"exported image size ranges {ranges} differ from the requested {wanted}")
-    shape = [n for n in exported.graph.nodes if n.op == "placeholder" and n.name in
-             exported.graph_signature.user_inputs][0].meta["val"].shape
+    shape = _image_shape(exported)
     if shape[2].node.expr == shape[3].node.expr:
-        raise ExportError("export merged image height and width into one symbol; use a non-square example_hw")
+        raise ExportError("export merged image height and width into one symbol; try a non-square example_hw")
     return exported
