@@ -132,30 +132,44 @@ _LOOP_TYPES = (trt.LayerType.RECURRENCE, trt.LayerType.TRIP_LIMIT, trt.LayerType
 
 
 def _execute_with_loop(network, feeds):
-    """Stopgap until the reference executor runs ILoops: TensorRT's WHILE-loop semantics for a
-    network with one loop (recurrences, a WHILE trip limit, LAST_VALUE outputs) around the
-    executor's own per-layer functions.
+    """Stopgap until the reference executor runs ILoops: TensorRT's WHILE-loop semantics (recurrences,
+    a WHILE trip limit, LAST_VALUE outputs; several loops, not nested) around the executor's own
+    per-layer functions.
 
-    Layers that depend on a recurrence output form the body and run once per iteration; the trip
-    limit condition is read at the start of each iteration (after the body computed it from the
-    current recurrence values); LAST_VALUE outputs are the recurrence values when it turns false.
+    A loop's body is every layer that depends on one of its recurrence outputs; it runs once per
+    iteration. The trip-limit condition is computed by the body from the current recurrence values
+    and read at the start of each iteration; LAST_VALUE outputs are the recurrence values when it
+    turns false.
     """
     layers = [cast_layer(network.get_layer(i)) for i in range(network.num_layers)]
     kinds = [layer_type(layer) for layer in layers]
-    recurrences = [layer for layer, kind in zip(layers, kinds) if kind == trt.LayerType.RECURRENCE]
-    (trip,) = [layer for layer, kind in zip(layers, kinds) if kind == trt.LayerType.TRIP_LIMIT]
-    assert trip.kind == trt.TripLimit.WHILE
-    assert not any(kind == trt.LayerType.ITERATOR for kind in kinds)
-    in_loop = {layer.get_output(0).name for layer in recurrences}
-    body = []
+    assert trt.LayerType.ITERATOR not in kinds
+    loops = {}
+    for layer, kind in zip(layers, kinds):
+        if kind in _LOOP_TYPES:
+            loop = loops.setdefault(layer.loop.name, {"recurrences": [], "trip": None, "body": [], "done": False})
+            if kind == trt.LayerType.RECURRENCE:
+                loop["recurrences"].append(layer)
+            elif kind == trt.LayerType.TRIP_LIMIT:
+                assert layer.kind == trt.TripLimit.WHILE
+                loop["trip"] = layer
+            else:
+                assert layer.kind == trt.LoopOutput.LAST_VALUE
+    owner = {}  # tensor name -> loop name, for tensors computed inside a loop
+    for name, loop in loops.items():
+        owner.update({r.get_output(0).name: name for r in loop["recurrences"]})
+    body_ids = set()
     for layer, kind in zip(layers, kinds):
         if kind in _LOOP_TYPES:
             continue
-        names = [layer.get_input(j).name for j in range(layer.num_inputs) if layer.get_input(j) is not None]
-        if any(name in in_loop for name in names):
-            body.append(layer)
-            in_loop.update(layer.get_output(j).name for j in range(layer.num_outputs))
-    body_ids = {id(layer) for layer in body}
+        inputs = [layer.get_input(j).name for j in range(layer.num_inputs) if layer.get_input(j) is not None]
+        owners = {owner[name] for name in inputs if name in owner}
+        if owners:
+            assert len(owners) == 1, f"{layer.name} depends on two loops (nested loops are not supported)"
+            (name,) = owners
+            loops[name]["body"].append(layer)
+            body_ids.add(id(layer))
+            owner.update({layer.get_output(j).name: name for j in range(layer.num_outputs)})
     values = {name: tensor.detach().clone() for name, tensor in feeds.items()}
 
     def run(layer):
@@ -164,23 +178,28 @@ def _execute_with_loop(network, feeds):
         for j, value in enumerate(LAYER_EXECUTORS[layer_type(layer)](layer, inputs)):
             values[layer.get_output(j).name] = value
 
+    def run_loop(loop):
+        recurrences, trip = loop["recurrences"], loop["trip"]
+        for recurrence in recurrences:
+            values[recurrence.get_output(0).name] = values[recurrence.get_input(0).name]
+        while True:
+            for member in loop["body"]:
+                run(member)
+            if not bool(values[trip.get_input(0).name]):
+                break
+            updates = {r.get_output(0).name: values[r.get_input(1).name] for r in recurrences}
+            values.update(updates)
+        loop["done"] = True
+
     for layer, kind in zip(layers, kinds):
         if id(layer) in body_ids or kind in (trt.LayerType.RECURRENCE, trt.LayerType.TRIP_LIMIT):
             continue
         if kind != trt.LayerType.LOOP_OUTPUT:
             run(layer)
             continue
-        assert layer.kind == trt.LoopOutput.LAST_VALUE
-        if not any(r.get_output(0).name in values for r in recurrences):
-            for recurrence in recurrences:
-                values[recurrence.get_output(0).name] = values[recurrence.get_input(0).name]
-            while True:
-                for member in body:
-                    run(member)
-                if not bool(values[trip.get_input(0).name]):
-                    break
-                updates = {r.get_output(0).name: values[r.get_input(1).name] for r in recurrences}
-                values.update(updates)
+        loop = loops[layer.loop.name]
+        if not loop["done"]:
+            run_loop(loop)
         values[layer.get_output(0).name] = values[layer.get_input(0).name]
     return {network.get_output(i).name: values[network.get_output(i).name] for i in range(network.num_outputs)}
 
@@ -231,6 +250,44 @@ def test_large_boxes_run_long_adaptive_grids():
     rois = torch.tensor([[0, -40.0, -30.0, 60.0, 70.0], [1, 3.0, 2.0, 9.0, 11.0], [1, 100.0, 100.0, 101.0, 101.0]])
     got = execute(engine.network, {engine.input_names[0]: features, engine.input_names[1]: rois})
     torch.testing.assert_close(got, module(features, rois), rtol=1e-5, atol=1e-5)
+
+
+class TwoLevels(torch.nn.Module):
+    """Two roi_align nodes (FPN-style levels at strides 4 and 8) in one graph."""
+
+    def forward(self, fine, coarse, rois):
+        a = roi_align(fine, rois, (2, 2), spatial_scale=0.25, sampling_ratio=0, aligned=True)
+        b = roi_align(coarse, rois, (2, 2), spatial_scale=0.125, sampling_ratio=0, aligned=True)
+        return a + b
+
+
+def test_two_roi_align_nodes_one_engine():
+    module = TwoLevels()
+    generator = torch.Generator().manual_seed(3)
+    fine = torch.randn(BATCH, CHANNELS, 16, 12, generator=generator)
+    coarse = torch.randn(BATCH, CHANNELS, 8, 6, generator=generator)
+    rois = random_rois((5, 5), torch.float32, generator, {"features": fine.shape}, scale=0.25)
+    auto = torch.export.Dim.AUTO
+    program = torch.export.export(
+        module, (fine, coarse, rois),
+        dynamic_shapes=({2: auto, 3: auto}, {2: auto, 3: auto}, {0: torch.export.Dim("num_rois", min=0, max=16)}),
+    )
+    specs = [
+        {"min": (BATCH, CHANNELS, 4, 4), "opt": (BATCH, CHANNELS, 16, 12), "max": (BATCH, CHANNELS, 32, 32)},
+        {"min": (BATCH, CHANNELS, 2, 2), "opt": (BATCH, CHANNELS, 8, 6), "max": (BATCH, CHANNELS, 16, 16)},
+        {"min": (0, 5), "opt": (5, 5), "max": (16, 5)},
+    ]
+    engine = build_engine(program, specs, require_full_compilation=True)
+    names = [engine.network.get_layer(i).name for i in range(engine.network.num_layers)]
+    assert {name.split("]")[0] for name in names if name.startswith(LAYER_PREFIX)} == {
+        "roi_align[roi_align", "roi_align[roi_align_1"
+    }
+    for h, w, n in [(4, 4, 1), (16, 12, 5), (32, 32, 16), (22, 10, 9)]:
+        fine = torch.randn(BATCH, CHANNELS, h, w, generator=generator)
+        coarse = torch.randn(BATCH, CHANNELS, h // 2, w // 2, generator=generator)
+        rois = random_rois((n, 5), torch.float32, generator, {"features": fine.shape}, scale=0.25)
+        inputs = dict(zip(engine.input_names, (fine, coarse, rois)))
+        torch.testing.assert_close(execute(engine.network, inputs), module(fine, coarse, rois), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("run_engines", ENGINE_MODES)
