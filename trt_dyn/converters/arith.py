@@ -14,7 +14,7 @@ import torch
 from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, typed_constant
 from .errors import fail
-from .shape_tensor import name_layer, to_1d
+from .shape_tensor import assert_shape, name_layer, shape_compare, shape_not, to_1d
 
 E = trt.ElementWiseOperation
 
@@ -49,10 +49,16 @@ def _operands(ctx: Any, target: Any, args: Any, kwargs: Any, name: str,
     return a, b
 
 
-def _reject_constant_zero(ctx: Any, target: Any, name: str, divisor: Any, divides: bool) -> None:
-    """Eager raises ZeroDivisionError; a divisor frozen as a constant zero is refused at build."""
-    if divides and isinstance(divisor, torch.Tensor) and bool((divisor == 0).any()):
+def _check_divisor(ctx: Any, target: Any, name: str, divisor: Any, divides: bool) -> None:
+    """Eager raises ZeroDivisionError: a constant zero divisor is refused at build, a runtime integer
+    divisor gets an assertion (shapes making it zero are refused by TensorRT)."""
+    if not divides:
+        return
+    if isinstance(divisor, torch.Tensor) and bool((divisor == 0).any()):
         raise fail(ctx, target, name, "division by a constant zero")
+    if isinstance(divisor, trt.ITensor) and divisor.dtype in (trt.int64, trt.int32):
+        nonzero = shape_not(ctx, shape_compare(ctx, "eq", cast_to(ctx, divisor, trt.int64, name), 0, name), name)
+        assert_shape(ctx, nonzero, f"{target}: integer division by zero", name)
 
 
 def _binary(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str, what: str) -> "trt.ITensor":
@@ -82,7 +88,7 @@ def _simple(op_name: str, op: Any, divides: bool = False):
     @converts(op_name)
     def convert(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
         if divides:
-            _reject_constant_zero(ctx, target, name, arg(args, kwargs, 1, "b"), True)
+            _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
         a, b = _operands(ctx, target, args, kwargs, name)
         return _binary(ctx, a, b, op, name, op_name)
 
@@ -101,7 +107,7 @@ convert_max_dyn = _simple("max_dyn", E.MAX)
 @converts("floordiv_dyn")
 def convert_floordiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``floordiv_dyn(a, b)`` -> Python ``a // b`` (ints: FLOOR_DIV; floats: floor(a / b))."""
-    _reject_constant_zero(ctx, target, name, arg(args, kwargs, 1, "b"), True)
+    _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
     a, b = _operands(ctx, target, args, kwargs, name)
     return _floordiv(ctx, a, b, name)
 
@@ -109,7 +115,7 @@ def convert_floordiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
 @converts("ceildiv_dyn")
 def convert_ceildiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``ceildiv_dyn(a, b)`` -> ``-((-a) // b)``."""
-    _reject_constant_zero(ctx, target, name, arg(args, kwargs, 1, "b"), True)
+    _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
     a, b = _operands(ctx, target, args, kwargs, name)
     negated = _binary(ctx, _zero_like(ctx, a, name), a, E.SUB, name, "neg")
     quotient = _floordiv(ctx, negated, b, name)
@@ -119,7 +125,7 @@ def convert_ceildiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str
 @converts("mod_dyn")
 def convert_mod_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``mod_dyn(a, b)`` -> Python ``a % b`` = ``a - (a // b) * b`` (sign of ``b``)."""
-    _reject_constant_zero(ctx, target, name, arg(args, kwargs, 1, "b"), True)
+    _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
     a, b = _operands(ctx, target, args, kwargs, name)
     quotient = _floordiv(ctx, a, b, name)
     return _binary(ctx, a, _binary(ctx, quotient, b, E.PROD, name, "mul"), E.SUB, name, "sub")
@@ -128,7 +134,7 @@ def convert_mod_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) ->
 @converts("truediv_dyn")
 def convert_truediv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``truediv_dyn(a, b)`` -> ``a / b`` in float32."""
-    _reject_constant_zero(ctx, target, name, arg(args, kwargs, 1, "b"), True)
+    _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
     a, b = _operands(ctx, target, args, kwargs, name, force_float=True)
     return _binary(ctx, a, b, E.DIV, name, "truediv")
 

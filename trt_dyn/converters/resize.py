@@ -24,6 +24,8 @@ from .creation import linspace_fill
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
+    assert_shape,
+    shape_compare,
     as_shape_tensor,
     gather_dims,
     int64_constant,
@@ -78,9 +80,9 @@ def _nearest_axis(ctx: Any, x: "trt.ITensor", axis: int, out_size: "trt.ITensor"
                   scale: Optional[float], name: str) -> "trt.ITensor":
     ramp = cast_to(ctx, linspace_fill(ctx, out_size, int64_constant(ctx, 0, name), int64_constant(ctx, 1, name), name),
                    trt.float32, name)
-    in_f = cast_to(ctx, shape_binary(ctx, "add", in_size, 0, name), trt.float32, name)
-    out_f = cast_to(ctx, out_size, trt.float32, name)
-    factor = _source_scale(ctx, _to1(ctx, in_f, name), _to1(ctx, out_f, name), scale, name)
+    in_f = _to1(ctx, cast_to(ctx, in_size, trt.float32, name), name)
+    out_f = _to1(ctx, cast_to(ctx, out_size, trt.float32, name), name)
+    factor = _source_scale(ctx, in_f, out_f, scale, name)
     source = cast_to(ctx, _unary(ctx, _ew(ctx, ramp, factor, E.PROD, name), U.FLOOR, name), trt.int64, name)
     index = shape_binary(ctx, "min", source, shape_binary(ctx, "sub", in_size, 1, name), name)
     return _gather(ctx, x, index, axis, name)
@@ -150,6 +152,7 @@ def convert_interpolate_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name:
         raise fail(ctx, target, name, f"scales {scales} must have {spatial} entries")
     if x.dtype not in (trt.float32, trt.float16, trt.bfloat16) and mode == "bilinear":
         raise fail(ctx, target, name, f"bilinear needs a floating input, got {x.dtype}")
+    assert_shape(ctx, shape_compare(ctx, "gt", size, 0, name), "interpolate: output sizes must be positive", name)
     original = x.dtype
     if mode == "bilinear":
         x = cast_to(ctx, x, trt.float32, name)

@@ -273,6 +273,47 @@ def shape_clamp(ctx: Any, value: Any, low: Any, high: Any, name: str) -> "trt.IT
     return shape_binary(ctx, "min", shape_binary(ctx, "max", value, low, name), high, name)
 
 
+def shape_all(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.ITensor":
+    """Logical AND of bool conditions (equal ranks, or 0-d against 1-d)."""
+    result = conditions[0]
+    for other in conditions[1:]:
+        if len(other.shape) != len(result.shape):
+            result, other = to_1d(ctx, result, name), to_1d(ctx, other, name)
+        layer = ctx.net.add_elementwise(result, other, trt.ElementWiseOperation.AND)
+        name_layer(layer, name, "and")
+        result = layer.get_output(0)
+    return result
+
+
+def shape_or(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.ITensor":
+    """Logical OR of bool conditions (equal ranks, or 0-d against 1-d)."""
+    result = conditions[0]
+    for other in conditions[1:]:
+        if len(other.shape) != len(result.shape):
+            result, other = to_1d(ctx, result, name), to_1d(ctx, other, name)
+        layer = ctx.net.add_elementwise(result, other, trt.ElementWiseOperation.OR)
+        name_layer(layer, name, "or")
+        result = layer.get_output(0)
+    return result
+
+
+def shape_not(ctx: Any, condition: "trt.ITensor", name: str) -> "trt.ITensor":
+    layer = ctx.net.add_unary(condition, trt.UnaryOperation.NOT)
+    name_layer(layer, name, "not")
+    return layer.get_output(0)
+
+
+def assert_shape(ctx: Any, condition: "trt.ITensor", message: str, name: str) -> None:
+    """Make TensorRT refuse input shapes for which the bool shape tensor ``condition`` is false.
+
+    TensorRT evaluates assertions when input shapes are set (before any kernel runs), so a size
+    PyTorch would reject (an index out of range, a division by zero) is an error, never a
+    silently wrong result. ``condition`` must be computed from shapes only.
+    """
+    layer = ctx.net.add_assertion(condition, f"{name}: {message}")
+    name_layer(layer, name, "assert")
+
+
 def python_floordiv(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
     """Python ``a // b`` on int64 sizes (rounds toward -inf, whatever the signs)."""
     return shape_binary(ctx, "floordiv", a, b, name)
@@ -292,6 +333,10 @@ def python_mod(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
 
 __all__ = [
     "ShapeValueError",
+    "assert_shape",
+    "shape_all",
+    "shape_not",
+    "shape_or",
     "ceildiv",
     "python_floordiv",
     "python_mod",

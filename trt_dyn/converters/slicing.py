@@ -14,6 +14,9 @@ from .common import arg, cast_to, converts, data_tensor, trt_dtype, typed_consta
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
+    assert_shape,
+    shape_all,
+    shape_not,
     as_scalar_tensor,
     as_shape_tensor,
     ceildiv,
@@ -103,7 +106,12 @@ def convert_narrow_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
     start = _scalar(ctx, target, name, arg(args, kwargs, 2, "start"), "start")
     length = _scalar(ctx, target, name, arg(args, kwargs, 3, "length"), "length")
     size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
-    return slice_along(ctx, tensor, dim, _wrap_negative(ctx, start, size, name), length, 1, name)
+    start = _wrap_negative(ctx, start, size, name)
+    stop = shape_binary(ctx, "add", start, length, name)
+    valid = shape_all(ctx, [shape_compare(ctx, "gt", start, -1, name), shape_compare(ctx, "gt", length, -1, name),
+                            shape_not(ctx, shape_compare(ctx, "gt", stop, size, name), name)], name)
+    assert_shape(ctx, valid, "narrow: start/length out of range", name)
+    return slice_along(ctx, tensor, dim, start, length, 1, name)
 
 
 @converts("split_dyn")
@@ -124,6 +132,10 @@ def convert_split_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) 
         length = gather_dims(ctx, sizes, index, name)
         outputs.append(slice_along(ctx, tensor, dim, offset, length, 1, f"{name}[{index}]"))
         offset = shape_binary(ctx, "add", offset, length, name)
+    total = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
+    valid = shape_all(ctx, [shape_compare(ctx, "eq", offset, total, name),
+                            shape_compare(ctx, "gt", sizes, -1, name)], name)
+    assert_shape(ctx, valid, "split: sizes must be non-negative and sum to the dim size", name)
     return outputs
 
 
@@ -151,6 +163,7 @@ def convert_pad_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) ->
     right = gather_dims(ctx, padded, right_index, name)
     start = shape_binary(ctx, "sub", 0, left, name)
     size = shape_binary(ctx, "add", shape_binary(ctx, "add", shape_of(ctx, tensor, name), left, name), right, name)
+    assert_shape(ctx, shape_compare(ctx, "gt", size, -1, name), "pad: resulting size is negative", name)
     layer = ctx.net.add_slice(tensor, [0] * rank, [1] * rank, [1] * rank)
     layer.set_input(1, start)
     layer.set_input(2, size)

@@ -14,6 +14,10 @@ from .common import arg, converts, data_tensor
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
+    assert_shape,
+    shape_all,
+    shape_not,
+    shape_or,
     as_scalar_tensor,
     as_shape_tensor,
     concat_shapes,
@@ -76,6 +80,9 @@ def broadcast_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: st
     current = shape_of(ctx, padded, name)
     keep = shape_compare(ctx, "eq", shape, -1, name)
     sizes = shape_where(ctx, keep, current, shape, name)
+    compatible = shape_or(ctx, [keep, shape_compare(ctx, "eq", shape, current, name),
+                                shape_compare(ctx, "eq", current, 1, name)], name)
+    assert_shape(ctx, compatible, "expand: a target size differs from a non-1 input size", name)
     # stride = clamp(current - 1, 0, 1): 0 for broadcast (size-1) dims, 1 otherwise.
     stride = shape_binary(ctx, "max", shape_binary(ctx, "min", shape_binary(ctx, "sub", current, 1, name), 1, name), 0, name)
     layer = ctx.net.add_slice(padded, [0] * rank, [1] * rank, [1] * rank)
@@ -127,6 +134,7 @@ def convert_repeat_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
         raise fail(ctx, target, name, f"{rank} repeats for a rank-{len(tensor.shape)} tensor")
     padded = prepend_ones(ctx, tensor, rank, name)
     sizes = shape_binary(ctx, "mul", shape_of(ctx, padded, name), repeats, name)
+    assert_shape(ctx, shape_compare(ctx, "gt", repeats, -1, name), "repeat: negative repeat count", name)
     layer = ctx.net.add_slice(padded, [0] * rank, [1] * rank, [1] * rank)
     layer.set_input(2, sizes)
     layer.mode = trt.SampleMode.WRAP
@@ -149,6 +157,9 @@ def convert_select_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
         raise fail(ctx, target, name, str(err)) from err
     size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
     # index in [-size, size) maps to [0, size); anything else stays out of range for the gather.
+    in_range = shape_all(ctx, [shape_compare(ctx, "lt", index, size, name),
+                               shape_not(ctx, shape_compare(ctx, "lt", shape_binary(ctx, "add", index, size, name), 0, name), name)], name)
+    assert_shape(ctx, in_range, "select: index out of range", name)
     wrapped = shape_where(ctx, shape_compare(ctx, "lt", index, 0, name),
                           shape_binary(ctx, "add", index, size, name), index, name)
     layer = ctx.net.add_gather(tensor, wrapped, dim)
