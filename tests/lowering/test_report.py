@@ -155,3 +155,22 @@ def test_registration_is_idempotent_and_ordered():
     names = [getattr(p, "__name__", "") for p in ATEN_POST_LOWERING_PASSES.passes]
     assert names.index("dyn_lowering_pass") > names.index("remove_assert_nodes")
     assert lowering.lower is trt_dyn.lower
+
+
+def test_build_engine_raises_the_report_before_any_converter_runs(monkeypatch):
+    """Compiling through torch_tensorrt: one MissingDynVariantError, raised by the lowering pass,
+    so no converter (and no TensorRT network) ever sees the SymInt."""
+    from torch_tensorrt.dynamo.conversion import _conversion
+
+    from trt_dyn.build import build_engine
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("a converter ran before the lowering reported the missing variant")
+
+    monkeypatch.setattr(_conversion, "convert_module", no_conversion)
+    dims = ({2: Dim("H", min=2, max=32), 3: Dim("W", min=2, max=32)},)
+    ep = torch.export.export(UsesRoll(), (torch.randn(1, 2, 8, 6),), dynamic_shapes=dims)
+    with pytest.raises(MissingDynVariantError) as error:
+        build_engine(ep)
+    assert [m.op for m in error.value.report.missing] == ["aten.roll.default"]
+    assert error.value.report.missing[0].line == _offending_line()
