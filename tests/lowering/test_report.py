@@ -160,14 +160,14 @@ def test_registration_is_idempotent_and_ordered():
 def test_build_engine_raises_the_report_before_any_converter_runs(monkeypatch):
     """Compiling through torch_tensorrt: one MissingDynVariantError, raised by the lowering pass,
     so no converter (and no TensorRT network) ever sees the SymInt."""
-    from torch_tensorrt.dynamo.conversion import _conversion
+    from torch_tensorrt.dynamo.conversion._TRTInterpreter import TRTInterpreter
 
     from trt_dyn.build import build_engine
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("a converter ran before the lowering reported the missing variant")
 
-    monkeypatch.setattr(_conversion, "convert_module", no_conversion)
+    monkeypatch.setattr(TRTInterpreter, "run", no_conversion)
     dims = ({2: Dim("H", min=2, max=32), 3: Dim("W", min=2, max=32)},)
     ep = torch.export.export(UsesRoll(), (torch.randn(1, 2, 8, 6),), dynamic_shapes=dims)
     with pytest.raises(MissingDynVariantError) as error:
