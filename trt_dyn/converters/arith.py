@@ -14,7 +14,7 @@ import torch
 from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, typed_constant
 from .errors import fail
-from .shape_tensor import assert_shape, name_layer, shape_compare, shape_not, to_1d
+from .shape_tensor import assert_shape, name_layer, pin_float32, shape_compare, shape_not, to_1d
 
 E = trt.ElementWiseOperation
 
@@ -64,7 +64,7 @@ def _check_divisor(ctx: Any, target: Any, name: str, divisor: Any, divides: bool
 def _binary(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str, what: str) -> "trt.ITensor":
     layer = ctx.net.add_elementwise(a, b, op)
     name_layer(layer, name, what)
-    return layer.get_output(0)
+    return pin_float32(ctx, layer).get_output(0)
 
 
 def _zero_like(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -81,7 +81,7 @@ def _floordiv(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", name: str) -> "trt.I
 def _unary(ctx: Any, a: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":
     layer = ctx.net.add_unary(a, op)
     name_layer(layer, name, str(op).split(".")[-1].lower())
-    return layer.get_output(0)
+    return pin_float32(ctx, layer).get_output(0)
 
 
 def _simple(op_name: str, op: Any, divides: bool = False):

@@ -24,6 +24,7 @@ from .shape_tensor import (
     cast_int64,
     int64_constant,
     name_layer,
+    pin_float32,
     shape_binary,
     to_1d,
     to_scalar,
@@ -116,7 +117,7 @@ def _number(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITe
 def _elementwise(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":
     layer = ctx.net.add_elementwise(a, b, op)
     name_layer(layer, name, str(op).split(".")[-1].lower())
-    return layer.get_output(0)
+    return pin_float32(ctx, layer).get_output(0)
 
 
 def linspace_fill(ctx: Any, length: "trt.ITensor", start: "trt.ITensor", step: "trt.ITensor",
@@ -127,7 +128,7 @@ def linspace_fill(ctx: Any, length: "trt.ITensor", start: "trt.ITensor", step: "
     layer.set_input(1, start)
     layer.set_input(2, to_1d(ctx, step, name))
     name_layer(layer, name, "linspace")
-    return layer.get_output(0)
+    return pin_float32(ctx, layer).get_output(0)
 
 
 @converts("arange_dyn")
@@ -152,6 +153,7 @@ def convert_arange_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
     count = _elementwise(ctx, _elementwise(ctx, end, start, E.SUB, name), step, E.DIV, name)
     ceil = ctx.net.add_unary(count, trt.UnaryOperation.CEIL)
     name_layer(ceil, name, "ceil")
+    pin_float32(ctx, ceil)
     length = shape_binary(ctx, "max", cast_to(ctx, ceil.get_output(0), trt.int64, name), 0, name)
     return cast_to(ctx, linspace_fill(ctx, length, start, step, name), dtype, name)
 

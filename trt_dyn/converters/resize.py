@@ -30,6 +30,7 @@ from .shape_tensor import (
     gather_dims,
     int64_constant,
     name_layer,
+    pin_float32,
     shape_binary,
     shape_of,
 )
@@ -41,13 +42,13 @@ U = trt.UnaryOperation
 def _ew(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":
     layer = ctx.net.add_elementwise(a, b, op)
     name_layer(layer, name, str(op).split(".")[-1].lower())
-    return layer.get_output(0)
+    return pin_float32(ctx, layer).get_output(0)
 
 
 def _unary(ctx: Any, a: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":
     layer = ctx.net.add_unary(a, op)
     name_layer(layer, name, str(op).split(".")[-1].lower())
-    return layer.get_output(0)
+    return pin_float32(ctx, layer).get_output(0)
 
 
 def _f32(ctx: Any, value: float, name: str) -> "trt.ITensor":

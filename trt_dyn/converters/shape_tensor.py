@@ -44,6 +44,23 @@ def name_layer(layer: "trt.ILayer", name: str, what: str) -> "trt.ILayer":
     return layer
 
 
+def pin_float32(ctx: Any, layer: "trt.ILayer") -> "trt.ILayer":
+    """Keep a float32 index/weight computation in float32 on weakly typed networks.
+
+    Strongly typed networks (always the case on TensorRT-RTX) already compute in the declared
+    types; a weakly typed one built with fp16 enabled could otherwise pick fp16 for coordinate
+    arithmetic and read the wrong pixels.
+    """
+    flag = trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED
+    if ctx.net.get_flag(flag):
+        return layer
+    for index in range(layer.num_outputs):
+        if layer.get_output(index).dtype == trt.float32:
+            layer.precision = trt.float32
+            layer.set_output_type(index, trt.float32)
+    return layer
+
+
 def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "trt.ITensor":
     """An int64 constant: 0-d for a Python int, 1-d for a list (empty lists allowed)."""
     from torch_tensorrt.dynamo.conversion.converter_utils import create_constant
@@ -333,6 +350,7 @@ def python_mod(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
 
 __all__ = [
     "ShapeValueError",
+    "pin_float32",
     "assert_shape",
     "shape_all",
     "shape_not",
