@@ -228,16 +228,24 @@ def test_nonzero_bounded_eager_contract():
         torch.ops.trt_dyn.nonzero_bounded(torch.tensor(True))
 
 
-def test_fallback_layer_counts_are_disjoint():
+def test_fallback_layer_counts_are_disjoint(caplog):
+    import logging
+    import re
+
     program = export_dynamic(MaskIndex(), (torch.randn(8, 5), torch.randn(8)),
                              {"x": {0: ROWS}, "s": {0: ROWS}})
-    engine = build_engine(program)
+    with caplog.at_level(logging.INFO, logger="trt_dyn.data_dependent"):
+        engine = build_engine(program)
     counts = count_fallback_layers(engine.network)
     assert set(counts) == set(FALLBACK_PREFIXES)
     assert sum(counts.values()) <= engine.num_layers
     if trt_dyn.IS_RTX:
         assert counts["mask_index"] > 0
         assert all(value == 0 for key, value in counts.items() if key != "mask_index")
+        # the converter's own report agrees with the count read back from the network
+        reported = [int(m.group(1)) for m in (re.search(r"mask_index fallback .*: (\d+) TensorRT",
+                                                        r.getMessage()) for r in caplog.records) if m]
+        assert reported == [counts["mask_index"]]
 
 
 class MaskedPutRowReduction(torch.nn.Module):

@@ -22,7 +22,9 @@ selects ``"dense"`` (which forces the compaction converters too).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import functools
+import logging
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -70,6 +72,26 @@ def count_fallback_layers(network: Any) -> Dict[str, int]:
                 counts[key] += 1
                 break
     return counts
+
+
+_log = logging.getLogger("trt_dyn.data_dependent")
+
+
+def _reported(key: str) -> Callable:
+    """Log how many layers the wrapped converter added for one node (the fallback's GPU cost)."""
+
+    def wrap(converter: Callable) -> Callable:
+        @functools.wraps(converter)
+        def run(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
+            before = ctx.net.num_layers
+            result = converter(ctx, target, args, kwargs, name)
+            _log.info("%s fallback for node %s: %d TensorRT layers", key, name,
+                      ctx.net.num_layers - before)
+            return result
+
+        return run
+
+    return wrap
 
 
 def _use_compaction() -> bool:
@@ -239,6 +261,7 @@ def _nonzero_validator(node: Node, settings: Any = None) -> bool:
     supports_dynamic_shapes=True,
     requires_output_allocator=True,
 )
+@_reported("nonzero")
 def convert_nonzero(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                     name: str) -> Any:
     mask = _itensor(ctx, args[0], f"{name}_mask")
@@ -275,6 +298,7 @@ def _mask_index_validator(node: Node, settings: Any = None) -> bool:
     supports_dynamic_shapes=True,
     requires_output_allocator=True,
 )
+@_reported("mask_index")
 def convert_mask_index(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                        name: str) -> Any:
     prefix = FALLBACK_PREFIXES["mask_index"]
@@ -391,6 +415,7 @@ def masked_put(ctx: Any, base: Any, mask: Any, values: Any, prefix: str, name: s
     priority=ConverterPriority.HIGH,
     supports_dynamic_shapes=True,
 )
+@_reported("masked_put")
 def convert_masked_index_put(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                              name: str) -> Any:
     base = _itensor(ctx, args[0], f"{name}_self")
@@ -432,6 +457,7 @@ def _register_nonzero_bounded() -> None:
         return
 
     @dynamo_tensorrt_converter(op.default, supports_dynamic_shapes=True)
+    @_reported("nonzero_bounded")
     def convert_nonzero_bounded(ctx: Any, target: Any, args: Sequence[Any],
                                 kwargs: Dict[str, Any], name: str) -> Any:
         mask = _itensor(ctx, args[0], f"{name}_mask")
@@ -481,6 +507,7 @@ def _register_topk_dyn() -> None:
         return
 
     @dynamo_tensorrt_converter(op.default, supports_dynamic_shapes=True)
+    @_reported("topk_dyn")
     def convert_topk_dyn(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                          name: str) -> Any:
         values = list(args) + [None] * (5 - len(args))

@@ -32,6 +32,7 @@ Nodes the rewrite creates are named ``dd_dense_*``, so
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -45,6 +46,7 @@ _ENV = "TRT_DYN_DATA_DEPENDENT"
 _mode_override: Optional[str] = None
 
 DENSE_PREFIX = "dd_dense"
+_log = logging.getLogger("trt_dyn.data_dependent")
 
 aten = torch.ops.aten
 
@@ -504,6 +506,8 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
                 values = add(aten._to_copy.default, (values,), {"dtype": base_value.dtype},
                              what="cast")
             dense = add(aten.where.self, (broadcast_mask, values, base), what="where")
+        _log.info("dense masked write-back for node %s (mask %s): %d new nodes", node.name,
+                  mask.name, len(created))
         node.replace_all_uses_with(dense)
         graph.erase_node(node)
         changed = True
