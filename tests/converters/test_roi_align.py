@@ -397,6 +397,32 @@ def test_one_engine_with_full_compilation_and_layer_count():
     assert ours >= engine.network.num_layers - 2
 
 
+class FixedRois(torch.nn.Module):
+    """Boxes stored in the model (a frozen constant in the graph), dynamic feature H/W."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("rois", torch.tensor([[0, 1.0, 2.0, 9.0, 7.0], [1, -3.0, 4.0, 5.0, 30.0]]))
+
+    def forward(self, features):
+        return roi_align(features, self.rois, (3, 3), spatial_scale=SCALE, sampling_ratio=2, aligned=True)
+
+
+def test_constant_rois():
+    module = FixedRois()
+    program = torch.export.export(
+        module, (torch.randn(BATCH, CHANNELS, 12, 14),),
+        dynamic_shapes=({2: torch.export.Dim.AUTO, 3: torch.export.Dim.AUTO},),
+    )
+    spec = {"min": (BATCH, CHANNELS, 4, 4), "opt": (BATCH, CHANNELS, 12, 14), "max": (BATCH, CHANNELS, 30, 30)}
+    engine = build_engine(program, [spec])
+    generator = torch.Generator().manual_seed(5)
+    for h, w in [(4, 4), (12, 14), (30, 30), (7, 23)]:
+        features = torch.randn(BATCH, CHANNELS, h, w, generator=generator)
+        got = execute(engine.network, {engine.input_names[0]: features})
+        torch.testing.assert_close(got, module(features), rtol=1e-5, atol=1e-5)
+
+
 def test_unsupported_dtype_names_op_and_node():
     features, rois = _example()
     program = torch.export.export(

@@ -161,6 +161,16 @@ def _static_int(ctx: Any, target: Any, name: str, value: Any, what: str) -> int:
     return int(value)
 
 
+def _as_itensor(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
+    if isinstance(value, trt.ITensor):
+        return value
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
+
+        return get_trt_tensor(ctx, value, f"{name}_{what}_constant")
+    raise fail(ctx, target, name, f"{what} must be a tensor, got {type(value).__name__}")
+
+
 def _check_args(ctx: Any, target: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], name: str):
     names = ("input", "rois", "spatial_scale", "pooled_height", "pooled_width", "sampling_ratio", "aligned")
     values = dict(zip(names, args))
@@ -169,8 +179,9 @@ def _check_args(ctx: Any, target: Any, args: Tuple[Any, ...], kwargs: Dict[str, 
     if missing:
         raise fail(ctx, target, name, f"missing arguments {missing}")
     features, rois = values["input"], values["rois"]
-    if not isinstance(features, trt.ITensor) or not isinstance(rois, trt.ITensor):
-        raise fail(ctx, target, name, "input and rois must be tensors computed by the network")
+    # Frozen constants (e.g. fixed boxes) arrive as torch tensors: make them network constants.
+    features = _as_itensor(ctx, target, name, features, "input")
+    rois = _as_itensor(ctx, target, name, rois, "rois")
     if features.dtype not in _FLOAT_TYPES:
         raise fail(ctx, target, name, f"input dtype {features.dtype} is not supported (float32, float16)")
     if rois.dtype not in _FLOAT_TYPES:
