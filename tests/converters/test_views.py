@@ -39,3 +39,11 @@ class ZeroSizedReshape(torch.nn.Module):
 
 def test_reshape_zero_is_empty_dim():
     check_dynamic(ZeroSizedReshape(), (torch.randn(3, 4, 2),), {0: {0: (1, 5)}})
+
+
+def test_views_through_the_compile_harness():
+    """Same module through torch_tensorrt.dynamo.compile (compile_cpu): one engine, no PyTorch node."""
+    from trt_dyn.testing.harness import run_converter_test
+
+    result = run_converter_test(Views(), (torch.randn(2, 3, 5, 4),), {"x": {0: (2, 3), 2: (2, 7), 3: (2, 6)}})
+    assert len(result.points) >= 3
