@@ -1,10 +1,8 @@
 """Converter of interpolate_dyn: nearest (1-3 spatial dims) and bilinear, runtime sizes and scales."""
 
-import pytest
 import torch
 
 from dyn_check import check_dynamic
-from trt_dyn.build import build_engine
 
 ops = torch.ops.trt_dyn
 
@@ -49,6 +47,5 @@ def test_resize_nearest_1d_and_3d():
     check_dynamic(Nearest1d3d(), (torch.randn(2, 3, 6), torch.randn(1, 2, 2, 3, 4)), {0: {2: (1, 10)}, 1: {4: (1, 5)}})
 
 
-class Bicubic(torch.nn.Module):
-    def forward(self, x):
-        return torch.ops.trt_dyn.interpolate_dyn.default(x, ops.size_dyn(x)[2:], "nearest", False, [1.0, 1.0, 1.0])
+def test_resize_half_precision_input():
+    check_dynamic(Resize2d(), (torch.randn(1, 2, 5, 6).half(),), {0: {2: (2, 9), 3: (2, 11)}}, atol=1e-2, rtol=1e-2)
