@@ -115,6 +115,8 @@ ELEMENTWISE_OPS: Set[Any] = _overloads(
     aten.masked_fill, aten._to_copy, aten.clone, aten.alias, aten.floor_divide, aten.remainder,
     aten.fmod, aten.atan2, aten.exp2,
 )
+# where(condition) with one argument is nonzero, not a select
+ELEMENTWISE_OPS.discard(aten.where.default)
 
 #: Ops that keep rows independent when told not to work along dim 0 (1-d masks only).
 #: value: how to find the dims the op works along from (args, kwargs).
