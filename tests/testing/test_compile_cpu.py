@@ -68,6 +68,20 @@ def test_roi_align_with_trt_dyn_converter_is_one_engine_unless_torch_executed():
         compare_outputs(split(image, boxes), model(image, boxes))
 
 
+def test_global_partitioner_leaves_the_same_node_to_pytorch():
+    torch.manual_seed(0)
+    model = RoIHead().eval()
+    image = torch.randn(1, 3, 24, 24)
+    boxes = random_boxes(4, 48, torch.Generator().manual_seed(2))
+    program = torch.export.export(model, (image, boxes))
+    with upstream_converters_only():
+        compiled = compile_cpu(program, min_block_size=1, use_fast_partitioner=False)
+    assert compiled.num_trt_engines >= 2
+    assert [node.target for node in compiled.pytorch_nodes] == ["torchvision.roi_align.default"]
+    with torch.no_grad():
+        compare_outputs(compiled(image, boxes), model(image, boxes))
+
+
 @pytest.mark.parametrize("count", [1, 5, 16])
 def test_partitioned_model_matches_eager(roi_compiled, count):
     model, compiled = roi_compiled
@@ -168,3 +182,25 @@ def test_run_engines_without_gpu_raises_with_the_reason(conv_program):
     _, program = conv_program
     with pytest.raises(GpuUnavailableError, match="no CUDA device"):
         compile_cpu(program, run_engines=True)
+
+
+def test_size_computed_in_pytorch_feeds_a_shape_tensor_input():
+    class ReshapeByBatch(torch.nn.Module):
+        def forward(self, x):
+            n = x.shape[0]
+            return torch.relu(x).reshape(n, -1) * 2, torch.arange(n, dtype=torch.float32)
+
+    model = ReshapeByBatch()
+    program = torch.export.export(model, (torch.randn(3, 4, 5),), dynamic_shapes={"x": {0: Dim("b", min=1, max=8)}})
+    with upstream_converters_only():
+        compiled = compile_cpu(
+            program, min_block_size=1, torch_executed_ops={"torch.ops.aten.sym_size.int", "torch.ops.aten.relu.default"}
+        )
+    (engine,) = compiled.engines
+    network = engine.network
+    shape_inputs = [network.get_input(i) for i in range(network.num_inputs) if network.get_input(i).is_shape_tensor]
+    # torch_tensorrt passes the PyTorch-computed size as a Python int into a (1,)-shaped shape tensor
+    assert [tuple(t.shape) for t in shape_inputs] == [(1,)]
+    for batch in (1, 5, 8):
+        x = torch.randn(batch, 4, 5, generator=torch.Generator().manual_seed(batch))
+        compare_outputs(compiled(x), model(x), where=f"batch {batch}")

@@ -113,14 +113,20 @@ def pytorch_nodes(partitioned: torch.fx.GraphModule) -> List[PyTorchNode]:
     return found
 
 
-def _as_input_tensor(value: Any, dtype: torch.dtype) -> torch.Tensor:
+def _as_input_tensor(value: Any, dtype: torch.dtype, declared_shape: Tuple[int, ...]) -> torch.Tensor:
     # torch_tensorrt feeds a Python int (a size computed by a preceding PyTorch segment) to the
-    # engine as a tensor; TorchTensorRTModule.forward does torch.tensor(value).
+    # engine as a tensor (TorchTensorRTModule.forward: torch.tensor(value)); the interpreter declared
+    # that input as a shape tensor of shape (1,), so the scalar takes the declared one-element shape.
     if isinstance(value, torch.Tensor):
         return value
-    if isinstance(value, (int, float, bool, torch.SymInt)):
-        return torch.tensor(int(value) if isinstance(value, torch.SymInt) else value, dtype=dtype)
-    raise TypeError(f"engine input of unsupported type {type(value).__name__}")
+    if isinstance(value, torch.SymInt):
+        value = int(value)
+    if not isinstance(value, (int, float, bool)):
+        raise TypeError(f"engine input of unsupported type {type(value).__name__}")
+    tensor = torch.tensor(value, dtype=dtype)
+    if all(size == 1 for size in declared_shape):
+        tensor = tensor.reshape(declared_shape)
+    return tensor
 
 
 def _torch_dtype(network_input: Any) -> torch.dtype:
@@ -155,6 +161,7 @@ class ExecutorEngineModule(torch.nn.Module):
         if missing:
             raise RuntimeError(f"{self.name}: input bindings {missing} are not inputs of the network")
         self._input_dtypes = [_torch_dtype(by_name[n]) for n in self.input_binding_names]
+        self._input_shapes = [tuple(by_name[n].shape) for n in self.input_binding_names]
 
     @property
     def network(self) -> Any:
@@ -179,8 +186,10 @@ class ExecutorEngineModule(torch.nn.Module):
                 f"({self.input_binding_names}) got {len(inputs)}"
             )
         feeds = {
-            binding: _as_input_tensor(value, dtype).cpu()
-            for binding, value, dtype in zip(self.input_binding_names, inputs, self._input_dtypes)
+            binding: _as_input_tensor(value, dtype, shape).cpu()
+            for binding, value, dtype, shape in zip(
+                self.input_binding_names, inputs, self._input_dtypes, self._input_shapes
+            )
         }
         results = execute_network(self.engine.network, feeds)
         outputs = tuple(results[name] for name in self.output_binding_names)
