@@ -96,6 +96,15 @@ def _scalar_tensor_dtype(builder, node, bound):
     return bound
 
 
+def _same_device(builder, node, bound):
+    """new_* take their device from ``self``; a different explicit device is not covered."""
+    device = bound.get("device")
+    self_value = bound["self"].meta.get("val") if hasattr(bound["self"], "meta") else None
+    if device is not None and self_value is not None and torch.device(device) != self_value.device:
+        raise builder.unsupported(node, f"device={device}", "new_* dyn ops create on self's device")
+    return bound
+
+
 _FACTORY_DROP = ("layout", "pin_memory", "memory_format")
 _NEW_DROP = ("layout", "device", "pin_memory")
 
@@ -183,15 +192,16 @@ RULES: Dict[Any, DynRule] = {
     aten.empty_strided.default: DynRule(dyn.zeros_dyn.default, shape_args=("size",), rename={"size": "shape"},
                                         drop=_FACTORY_DROP + ("stride",)),
     aten.new_full.default: DynRule(dyn.new_full_dyn.default, shape_args=("size",), rename={"size": "shape"},
-                                   drop=_NEW_DROP),
+                                   drop=_NEW_DROP, prepare=_same_device),
     aten.new_zeros.default: DynRule(dyn.new_zeros_dyn.default, shape_args=("size",), rename={"size": "shape"},
-                                    drop=_NEW_DROP),
+                                    drop=_NEW_DROP, prepare=_same_device),
     aten.new_ones.default: DynRule(dyn.new_ones_dyn.default, shape_args=("size",), rename={"size": "shape"},
-                                   drop=_NEW_DROP),
+                                   drop=_NEW_DROP, prepare=_same_device),
     aten.new_empty.default: DynRule(dyn.new_zeros_dyn.default, shape_args=("size",), rename={"size": "shape"},
-                                    drop=_NEW_DROP),
+                                    drop=_NEW_DROP, prepare=_same_device),
     aten.new_empty_strided.default: DynRule(dyn.new_zeros_dyn.default, shape_args=("size",),
-                                            rename={"size": "shape"}, drop=_NEW_DROP + ("stride",)),
+                                            rename={"size": "shape"}, drop=_NEW_DROP + ("stride",),
+                                            prepare=_same_device),
     aten.arange.default: DynRule(dyn.arange_dyn.default, shape_args=("end",), fixed={"start": 0, "step": 1},
                                  drop=("layout", "pin_memory")),
     aten.arange.start: DynRule(dyn.arange_dyn.default, shape_args=("start", "end"), fixed={"step": 1},
