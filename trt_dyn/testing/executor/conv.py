@@ -118,8 +118,14 @@ def run_convolution(layer: trt.IConvolutionLayer, inputs: Inputs) -> List[torch.
     pre = _nd(layer, layer.pre_padding, n, "pre_padding", 0)
     post = _nd(layer, layer.post_padding, n, "post_padding", 0)
     pre, post, extra = _forward_padding(layer, layer.padding_mode, x.shape[2:], ks, stride, dilation, pre, post)
-    v = F.pad(x.float(), _pad_arg(pre, [p + e for p, e in zip(post, extra)]))
-    y = _CONV[n](v, kernel, bias, stride=stride, dilation=dilation, groups=groups)
+    full_post = [p + e for p, e in zip(post, extra)]
+    v = x.float()
+    if pre == full_post and min(pre) >= 0:
+        # symmetric zero padding: let the convolution pad (saves a copy of the input)
+        y = _CONV[n](v, kernel, bias, stride=stride, padding=pre, dilation=dilation, groups=groups)
+    else:
+        v = F.pad(v, _pad_arg(pre, full_post))
+        y = _CONV[n](v, kernel, bias, stride=stride, dilation=dilation, groups=groups)
     return [y.to(out_dtype(layer))]
 
 

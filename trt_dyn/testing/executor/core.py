@@ -75,6 +75,7 @@ LAYER_CLASSES: Dict[Any, Any] = {
 }
 
 _CONDITIONAL_TYPES = (L.CONDITION, L.CONDITIONAL_INPUT, L.CONDITIONAL_OUTPUT)
+_LOOP_TYPES = (L.RECURRENCE, L.ITERATOR, L.TRIP_LIMIT, L.LOOP_OUTPUT)
 
 
 def cast_layer(layer: Any) -> Any:
@@ -95,6 +96,30 @@ class _Conditional:
         self.output_layers: List[int] = []
         #: layer indices of the then / else branch (conditional input layers included)
         self.branch: Dict[bool, Set[int]] = {True: set(), False: set()}
+
+
+class _Loop:
+    """One ILoop: its boundary layers, body (interior layers) and the outside tensors it reads."""
+
+    def __init__(self, key: int):
+        self.key = key
+        self.recurrences: List[int] = []
+        self.iterators: List[int] = []
+        self.count_limits: List[int] = []
+        self.while_limits: List[int] = []
+        self.outputs: List[int] = []
+        self.body: Set[int] = set()
+        self.external: List[str] = []
+        self.assertions: List[int] = []
+        self.nested = False
+
+    @property
+    def boundary(self) -> Set[int]:
+        return set(self.recurrences + self.iterators + self.count_limits + self.while_limits + self.outputs)
+
+
+#: a WHILE loop that runs this many iterations is taken to be non-terminating
+MAX_WHILE_ITERATIONS = 1_000_000
 
 
 def _fingerprint(network: Any) -> Tuple[Any, ...]:
@@ -128,8 +153,15 @@ class NetworkExecutor:
         for index, layer in enumerate(self.layers):
             for j in range(layer.num_outputs):
                 self.producer[layer.get_output(j).name] = (index, j)
+        self.consumers: Dict[str, List[int]] = {}
+        for index, layer in enumerate(self.layers):
+            for j in range(layer.num_inputs):
+                tensor = layer.get_input(j)
+                if tensor is not None:
+                    self.consumers.setdefault(tensor.name, []).append(index)
         try:
             self._analyse_conditionals()
+            self._analyse_loops()
         finally:
             self.layers = []
 
@@ -175,6 +207,65 @@ class NetworkExecutor:
             index for index, layer in enumerate(self.layers) if layer_type(layer) == L.ASSERTION
         ]
 
+    def _analyse_loops(self) -> None:
+        self.loops: List[_Loop] = []
+        self.loop_of: Dict[int, _Loop] = {}
+        keep_alive = []
+        by_key: Dict[int, _Loop] = {}
+        for index, layer in enumerate(self.layers):
+            kind = layer_type(layer)
+            if kind not in _LOOP_TYPES:
+                continue
+            loop = layer.loop
+            keep_alive.append(loop)
+            info = by_key.get(id(loop))
+            if info is None:
+                info = by_key[id(loop)] = _Loop(id(loop))
+                self.loops.append(info)
+            self.loop_of[index] = info
+            if kind == L.RECURRENCE:
+                info.recurrences.append(index)
+            elif kind == L.ITERATOR:
+                info.iterators.append(index)
+            elif kind == L.LOOP_OUTPUT:
+                info.outputs.append(index)
+            elif layer.kind == trt.TripLimit.COUNT:
+                info.count_limits.append(index)
+            else:
+                info.while_limits.append(index)
+        for info in self.loops:
+            boundary = info.boundary
+            # the body: everything downstream of the loop-varying tensors (recurrence and iterator
+            # outputs), up to the loop's own boundary layers
+            stack = [self.layers[i].get_output(0).name for i in info.recurrences + info.iterators]
+            while stack:
+                name = stack.pop()
+                for consumer in self.consumers.get(name, []):
+                    if consumer in boundary or consumer in info.body:
+                        continue
+                    if consumer in self.loop_of:
+                        info.nested = True  # another loop's boundary layer inside this body
+                        continue
+                    info.body.add(consumer)
+                    layer = self.layers[consumer]
+                    stack.extend(layer.get_output(j).name for j in range(layer.num_outputs))
+            external: List[str] = []
+            for index in sorted(info.body | boundary):
+                layer = self.layers[index]
+                for j in range(layer.num_inputs):
+                    tensor = layer.get_input(j)
+                    if tensor is None:
+                        continue
+                    source = self.producer.get(tensor.name, (None,))[0]
+                    if source in info.body or source in boundary:
+                        continue
+                    if tensor.name not in external:
+                        external.append(tensor.name)
+            info.external = external
+            info.assertions = [i for i in self.assertions if i in info.body]
+        in_loops = {i for info in self.loops for i in info.assertions}
+        self.assertions = [i for i in self.assertions if i not in in_loops]
+
     def _collect_branch(self, info: _Conditional, tensor_name: str, members: Set[int]) -> None:
         """Layers that compute ``tensor_name`` inside ``info``'s branch: walk producers backwards
         and stop at the conditional's own input layers (which belong to the branch)."""
@@ -199,6 +290,10 @@ class NetworkExecutor:
         if layer_type(layer) == L.CONDITIONAL_OUTPUT:
             info = self.conditional_of[index]
             return [self.layers[info.condition_layer].get_input(0).name]
+        if layer_type(layer) == L.LOOP_OUTPUT:
+            # a loop runs as a unit when one of its outputs is needed: it needs what it reads
+            # from outside (initial values, iterated tensors, trip count, lengths, invariants)
+            return list(self.loop_of[index].external)
         names = []
         for j in range(layer.num_inputs):
             tensor = layer.get_input(j)
@@ -298,6 +393,11 @@ class NetworkExecutor:
         executor = LAYER_EXECUTORS.get(layer_type(layer))
         if executor is None:
             raise UnsupportedLayerError(layer_type(layer), None, layer.name, "no executor for this layer type")
+        if layer_type(layer) == L.LOOP_OUTPUT:
+            self._run_loop(self.loop_of[index])
+            return
+        if layer_type(layer) in (L.RECURRENCE, L.ITERATOR, L.TRIP_LIMIT):
+            raise LayerExecutionError(layer, "loop boundary layer reached outside its loop")
         if layer_type(layer) == L.CONDITIONAL_OUTPUT:
             inputs = self._conditional_inputs(index)
         else:
@@ -315,6 +415,109 @@ class NetworkExecutor:
             self._verify(layer, j, tensor, value)
             self.values[tensor.name] = value
         self.done.add(index)
+
+    def _store(self, index: int, outputs: List[torch.Tensor]) -> None:
+        layer = self.layers[index]
+        if len(outputs) != layer.num_outputs:
+            raise LayerExecutionError(
+                layer, f"executor returned {len(outputs)} outputs, the layer has {layer.num_outputs}"
+            )
+        for j, value in enumerate(outputs):
+            tensor = layer.get_output(j)
+            self._verify(layer, j, tensor, value)
+            self.values[tensor.name] = value
+        self.done.add(index)
+
+    def _run_loop(self, info: _Loop) -> None:
+        """Run one ILoop to completion and store all of its outputs."""
+        from .registry import LAYER_EXECUTORS
+
+        layers = self.layers
+        first = layers[(info.outputs or info.recurrences or info.iterators)[0]]
+        if info.nested:
+            raise UnsupportedLayerError(layer_type(first), "nested loop", first.name, "loops inside loop bodies")
+        if len(info.count_limits) > 1 or len(info.while_limits) > 1:
+            raise LayerExecutionError(first, "a loop has at most one COUNT and one WHILE trip limit")
+        if not info.count_limits and not info.while_limits:
+            raise LayerExecutionError(first, "a loop needs a trip limit")
+        trip_count: Optional[int] = None
+        if info.count_limits:
+            limit = layers[info.count_limits[0]]
+            value = self.values[limit.get_input(0).name]
+            LAYER_EXECUTORS[L.TRIP_LIMIT](limit, [value])
+            trip_count = int(value)
+        while_limit = layers[info.while_limits[0]] if info.while_limits else None
+        state: Dict[int, torch.Tensor] = {}
+        for r in info.recurrences:
+            layer = layers[r]
+            if layer.get_input(1) is None:
+                raise LayerExecutionError(layer, "recurrence without a next value (set_input(1, ...))")
+            state[r] = self.values[layer.get_input(0).name]
+        # what each iteration must compute: next values, loop-output inputs, WHILE condition, assertions
+        targets: List[int] = list(info.assertions)
+        for index in info.outputs + [r for r in info.recurrences]:
+            slot = 1 if index in state else 0
+            name = layers[index].get_input(slot).name
+            source = self.producer.get(name, (None,))[0]
+            if source in info.body:
+                targets.append(source)
+        collected: Dict[int, List[torch.Tensor]] = {o: [] for o in info.outputs}
+        iteration = 0
+        per_iteration = info.body | set(info.recurrences) | set(info.iterators)
+        while trip_count is None or iteration < trip_count:
+            if trip_count is None and iteration >= MAX_WHILE_ITERATIONS:
+                raise LayerExecutionError(first, f"WHILE loop still running after {iteration} iterations")
+            for r in info.recurrences:
+                self._store(r, LAYER_EXECUTORS[L.RECURRENCE](layers[r], [state[r], None]))
+            for it in info.iterators:
+                layer = layers[it]
+                source = self.values[layer.get_input(0).name]
+                count = None if trip_count is None else torch.tensor(trip_count)
+                self._store(it, LAYER_EXECUTORS[L.ITERATOR](layer, [source, torch.tensor(iteration), count]))
+            if while_limit is not None:
+                name = while_limit.get_input(0).name
+                source = self.producer.get(name, (None,))[0]
+                if source in info.body:
+                    self._ensure([source])
+                condition = self.values[name]
+                LAYER_EXECUTORS[L.TRIP_LIMIT](while_limit, [condition])
+                if not bool(condition):
+                    self._clear(per_iteration)
+                    break
+            self._ensure(targets)
+            for o in info.outputs:
+                collected[o].append(self.values[layers[o].get_input(0).name])
+            state = {r: self.values[layers[r].get_input(1).name] for r in info.recurrences}
+            self._clear(per_iteration)
+            iteration += 1
+        recurrence_output = {layers[r].get_output(0).name: r for r in info.recurrences}
+        for o in info.outputs:
+            layer = layers[o]
+            name = layer.get_input(0).name
+            if layer.kind == trt.LoopOutput.LAST_VALUE:
+                if name not in recurrence_output:
+                    # TensorRT refuses this network ("must be the output from an IRecurrenceLayer")
+                    raise LayerExecutionError(layer, "LAST_VALUE input must be a recurrence output of the same loop")
+                # the last value of a recurrence is its value after the final iteration
+                value = state[recurrence_output[name]]
+            elif collected[o]:
+                value = torch.stack(collected[o])
+            else:
+                shape = tuple(int(d) for d in layer.get_input(0).shape)
+                if any(d < 0 for d in shape):
+                    raise LayerExecutionError(layer, "zero iterations and a dynamic per-iteration shape")
+                value = torch.empty((0, *shape), dtype=TRT_TO_TORCH[layer.get_input(0).dtype])
+            length = layer.get_input(1)
+            inputs = [value, None if length is None else self.values[length.name]]
+            self._store(o, LAYER_EXECUTORS[L.LOOP_OUTPUT](layer, inputs))
+
+    def _clear(self, indices: Set[int]) -> None:
+        for index in indices:
+            if index in self.done:
+                self.done.discard(index)
+                layer = self.layers[index]
+                for j in range(layer.num_outputs):
+                    self.values.pop(layer.get_output(j).name, None)
 
     def _conditional_inputs(self, index: int) -> List[Optional[torch.Tensor]]:
         layer = self.layers[index]

@@ -131,7 +131,7 @@ def run_unary(layer: trt.IUnaryLayer, inputs: Inputs) -> List[torch.Tensor]:
 
 def _activation(op: Any, x: torch.Tensor, alpha: float, beta: float) -> Optional[torch.Tensor]:
     if op == A.RELU:
-        return torch.clamp_min(x, 0)
+        return torch.relu(x)
     if op == A.SIGMOID:
         return torch.sigmoid(x)
     if op == A.TANH:

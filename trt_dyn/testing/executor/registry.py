@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ..._trt import trt
-from . import constant, control, conv, elementwise, gather, matmul, reduce, resize, scale, shuffle
+from . import constant, control, conv, elementwise, gather, loops, matmul, reduce, resize, scale, shuffle
 
 L = trt.LayerType
 
@@ -66,6 +66,10 @@ LAYER_EXECUTORS: Dict[object, LayerExecutor] = {
     L.CONDITION: control.run_condition,
     L.CONDITIONAL_INPUT: control.run_conditional_input,
     L.CONDITIONAL_OUTPUT: control.run_conditional_output,
+    L.ITERATOR: loops.run_iterator,
+    L.LOOP_OUTPUT: loops.run_loop_output,
+    L.RECURRENCE: loops.run_recurrence,
+    L.TRIP_LIMIT: loops.run_trip_limit,
 }
 
 __all__ = ["LAYER_EXECUTORS", "LayerExecutor"]

@@ -48,9 +48,11 @@ def run_scale(layer: trt.IScaleLayer, inputs: Inputs) -> List[torch.Tensor]:
 
     v = x.float()
     s, t, p = coefficient("scale", 1.0), coefficient("shift", 0.0), coefficient("power", 1.0)
-    if s is not None:
+    if s is not None and t is not None:
+        v = torch.addcmul(t, v, s)  # one pass: shift + x * scale
+    elif s is not None:
         v = v * s
-    if t is not None:
+    elif t is not None:
         v = v + t
     if p is not None:
         v = torch.pow(v, p)
