@@ -1,8 +1,8 @@
 """torchvision::roi_align converter: exact torchvision numerics on the CPU executor, one engine, clear errors.
 
 Every numerics test compiles once with dynamic box count N and dynamic feature H/W and compares with
-torchvision's CPU kernel on fresh random features and boxes at min / opt / max / odd sizes (the
-harness's size points). Boxes are drawn to cross the feature map's border, to lie fully outside it,
+torchvision's CPU kernel on fresh random features and boxes at min / opt / max / odd sizes of N and
+of H/W. Boxes are drawn to cross the feature map's border, to lie fully outside it,
 to be tiny (sub-pixel) and large (grids of several samples per bin), in a multi-image batch.
 """
 
@@ -71,10 +71,6 @@ def random_rois(shape, dtype, generator, shapes, scale=SCALE):
     batch = torch.randint(0, BATCH, (count,), generator=generator).to(torch.float32)
     rois = torch.stack([batch, x1, y1, x1 + w, y1 + h], dim=1)
     return rois.to(dtype)
-
-
-def _features(shape, dtype, generator, shapes=None):
-    return torch.randn(shape, generator=generator).to(dtype)
 
 
 DYNAMIC = {"features": {2: (3, 17), 3: (2, 15)}, "rois": {0: (1, 23)}}
