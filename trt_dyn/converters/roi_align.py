@@ -283,9 +283,9 @@ def _axis_samples(g: _Net, start, bin_size, grid, bins, steps, limit_f, limit_i,
     minus_one = g.const(-1.0, shape=(1, 1, 1, 1))
     zero = g.const(0.0, shape=(1, 1, 1, 1))
     one = g.const(1.0, shape=(1, 1, 1, 1))
-    inside_low = g.binary(coord, minus_one, E.LESS, f"{axis}_below")
-    inside_high = g.binary(coord, limit_f, E.GREATER, f"{axis}_above")
-    invalid = g.binary(inside_low, inside_high, E.OR, f"{axis}_outside")
+    below = g.binary(coord, minus_one, E.LESS, f"{axis}_below")
+    above = g.binary(coord, limit_f, E.GREATER, f"{axis}_above")
+    invalid = g.binary(below, above, E.OR, f"{axis}_outside")
     valid = g.unary(invalid, U.NOT, f"{axis}_valid")
     last = g.sub(limit_f, one, f"{axis}_last")
     # Clamping to [0, size-1] reproduces torchvision's "<= 0 -> 0" and "low >= size-1 -> size-1" rules.
