@@ -19,7 +19,7 @@ import trt_dyn  # noqa: F401  (before torch_tensorrt)
 from trt_dyn.build import build_engine
 from trt_dyn.converters.selection import FALLBACK_PREFIXES, count_fallback_layers
 from trt_dyn.lowering import data_dependent as dd
-from trt_dyn.testing.harness import export_dynamic, run_converter_test
+from trt_dyn.testing.harness import ENGINE_MODES, export_dynamic, run_converter_test
 
 aten = torch.ops.aten
 ROWS = (1, 24)
@@ -54,11 +54,13 @@ class MaskIndex(torch.nn.Module):
         return x[s > 0] * 3.0
 
 
-def test_boolean_mask_index_rows():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_boolean_mask_index_rows(run_engines):
     result = run_converter_test(
         MaskIndex(), (torch.randn(8, 5), torch.randn(8)), {"x": {0: ROWS}, "s": {0: ROWS}},
         input_generators={"s": density_scores()},
         extra_points=[{"x": (n, 5), "s": (n,)} for n in EXTRA],
+        run_engines=run_engines,
     )
     counts = fallback_counts(result)
     if trt_dyn.IS_RTX:
@@ -71,11 +73,13 @@ class FullMaskIndex(torch.nn.Module):
         return x[x > 0]
 
 
-def test_boolean_mask_index_full_rank_mask():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_boolean_mask_index_full_rank_mask(run_engines):
     run_converter_test(
         FullMaskIndex(), (torch.randn(8, 3),), {"x": {0: ROWS}},
         input_generators={"x": density_scores()},
         extra_points=[{"x": (n, 3)} for n in EXTRA],
+        run_engines=run_engines,
     )
 
 
@@ -85,11 +89,13 @@ class NonzeroGather(torch.nn.Module):
         return x[inds] + 1.0, inds
 
 
-def test_nonzero_then_gather():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_nonzero_then_gather(run_engines):
     result = run_converter_test(
         NonzeroGather(), (torch.randn(8, 4), torch.randn(8)), {"x": {0: ROWS}, "s": {0: ROWS}},
         input_generators={"s": density_scores()},
         extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+        run_engines=run_engines,
     )
     if trt_dyn.IS_RTX:
         assert fallback_counts(result)["nonzero"] > 0
@@ -104,12 +110,14 @@ class MaskedIndexPut(torch.nn.Module):
         return out
 
 
-def test_masked_index_put_is_dense():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_masked_index_put_is_dense(run_engines):
     with dd.data_dependent_mode("dense"):
         result = run_converter_test(
             MaskedIndexPut(), (torch.randn(8, 4), torch.randn(8)), {"x": {0: ROWS}, "s": {0: ROWS}},
             input_generators={"s": density_scores()},
             extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+            run_engines=run_engines,
         )
     counts = fallback_counts(result)
     assert counts["dense"] > 0
@@ -158,13 +166,15 @@ def pooler_boxes():
     return generate
 
 
-def test_fpn_roi_pooler_one_engine():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_fpn_roi_pooler_one_engine(run_engines):
     with dd.data_dependent_mode("dense"):
         result = run_converter_test(
             FpnPooler(), (torch.randn(2, 2, 16, 16), torch.randn(2, 2, 8, 8), torch.rand(6, 4) * 50),
             {"boxes": {0: ROWS}},
             input_generators={"boxes": pooler_boxes()},
             extra_points=[{"boxes": (n, 4)} for n in EXTRA],
+            run_engines=run_engines,
         )
     counts = fallback_counts(result)
     assert counts["dense"] > 0
@@ -183,11 +193,13 @@ class TopKMin(torch.nn.Module):
 
 
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
-def test_topk_dynamic_k(largest):
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_topk_dynamic_k(largest, run_engines):
     # random floats: no ties, so indices are unique and must match exactly
     result = run_converter_test(
         TopKMin(5, largest), (torch.randn(9, 3),), {"x": {0: (2, 24)}},
         extra_points=[{"x": (n, 3)} for n in (3, 4, 6)],
+        run_engines=run_engines,
     )
     assert fallback_counts(result)["topk_dyn"] > 0
     assert result.layer_types["TOPK"] == 1
@@ -199,8 +211,9 @@ class TopK1d(torch.nn.Module):
         return values, indices
 
 
-def test_topk_dynamic_k_rank1():
-    run_converter_test(TopK1d(), (torch.randn(10),), {"x": {0: (2, 30)}})
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_topk_dynamic_k_rank1(run_engines):
+    run_converter_test(TopK1d(), (torch.randn(10),), {"x": {0: (2, 30)}}, run_engines=run_engines)
 
 
 class BoundedNonzero(torch.nn.Module):
@@ -209,11 +222,13 @@ class BoundedNonzero(torch.nn.Module):
         return indices, count
 
 
-def test_nonzero_bounded_op():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_nonzero_bounded_op(run_engines):
     result = run_converter_test(
         BoundedNonzero(), (torch.randn(6, 3),), {"s": {0: ROWS}},
         input_generators={"s": density_scores()},
         extra_points=[{"s": (n, 3)} for n in EXTRA],
+        run_engines=run_engines,
     )
     assert fallback_counts(result)["nonzero_bounded"] > 0
 
@@ -259,12 +274,14 @@ class MaskedPutRowReduction(torch.nn.Module):
         return out
 
 
-def test_masked_index_put_not_row_wise_uses_converter():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_masked_index_put_not_row_wise_uses_converter(run_engines):
     result = run_converter_test(
         MaskedPutRowReduction(), (torch.randn(8, 4), torch.randn(8)),
         {"x": {0: ROWS}, "s": {0: ROWS}},
         input_generators={"s": density_scores()},
         extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+        run_engines=run_engines,
     )
     if trt_dyn.IS_RTX:
         counts = fallback_counts(result)
@@ -279,12 +296,14 @@ class NonzeroPutRowReduction(torch.nn.Module):
         return out
 
 
-def test_nonzero_index_put_not_row_wise():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_nonzero_index_put_not_row_wise(run_engines):
     run_converter_test(
         NonzeroPutRowReduction(), (torch.randn(8, 4), torch.randn(8)),
         {"x": {0: ROWS}, "s": {0: ROWS}},
         input_generators={"s": density_scores()},
         extra_points=[{"x": (n, 4), "s": (n,)} for n in EXTRA],
+        run_engines=run_engines,
     )
 
 
@@ -390,12 +409,14 @@ def sparse_ints(shape, dtype, generator):
     return torch.randint(-1, 2, shape, generator=generator).to(dtype) * 3
 
 
-def test_nonzero_of_int_and_float_tensors():
+@pytest.mark.parametrize("run_engines", ENGINE_MODES)
+def test_nonzero_of_int_and_float_tensors(run_engines):
     result = run_converter_test(
         NonzeroOfValues(), (torch.zeros(5, 2, dtype=torch.int32), torch.randn(5, 3)),
         {"counts": {0: ROWS}, "x": {0: ROWS}},
         input_generators={"counts": sparse_ints},
         extra_points=[{"counts": (n, 2), "x": (n, 3)} for n in EXTRA],
+        run_engines=run_engines,
     )
     if trt_dyn.IS_RTX:
         assert fallback_counts(result)["nonzero"] > 0
