@@ -255,3 +255,32 @@ def test_through_torch_tensorrt_post_lowering():
     for b, h, w in ((1, 2, 2), (2, 6, 7), (8, 32, 32), (3, 5, 31)):
         x = torch.randn(b, 3, h, w)
         assert_same(gm(x), ViewFamily()(x))
+
+
+class VitPositions(torch.nn.Module):
+    """ViTDet position embeddings at a feature size other than pretraining: absolute (bicubic resize
+    of the pretrained grid) and decomposed relative (linear resize + scaled relative coordinates)."""
+
+    def __init__(self, pretrain: int = 6, channels: int = 4):
+        super().__init__()
+        self.pos_embed = torch.nn.Parameter(torch.randn(1, pretrain * pretrain + 1, channels))
+        self.rel_pos_h = torch.nn.Parameter(torch.randn(2 * pretrain - 1, channels))
+        self.rel_pos_w = torch.nn.Parameter(torch.randn(2 * pretrain - 1, channels))
+
+    def forward(self, x):  # (B, H, W, C)
+        from trt_dyn.models.vit import get_abs_pos, get_rel_pos
+
+        H, W = x.shape[1], x.shape[2]
+        torch._check(H >= 8)
+        torch._check(H <= 40)
+        torch._check(W >= 8)
+        torch._check(W <= 40)
+        return x + get_abs_pos(self.pos_embed, True, (H, W)), get_rel_pos(H, H, self.rel_pos_h), \
+            get_rel_pos(W, W, self.rel_pos_w)
+
+
+def test_vitdet_position_embeddings_bicubic_and_linear():
+    lower_and_check(
+        VitPositions(), (torch.randn(1, 10, 13, 4),), ({1: AUTO, 2: AUTO},), _hw_inputs(1, 4, channels_last=True),
+        [(8, 8), (10, 13), (40, 40), (17, 9), (39, 24)],
+    )

@@ -148,13 +148,23 @@ def test_interpolate_dyn_scales(src, scale, mode):
     same(out, expected)
 
 
+@pytest.mark.parametrize("mode,src,size", [("linear", (2, 3, 5), (11,)), ("linear", (1, 1, 1), (4,)),
+                                           ("linear", (1, 4, 9), (3,)), ("bicubic", (1, 2, 5, 6), (9, 4)),
+                                           ("bicubic", (2, 1, 1, 3), (2, 7)), ("bicubic", (1, 3, 8, 8), (8, 8)),
+                                           ("trilinear", (1, 2, 3, 4, 2), (5, 1, 3))])
+@pytest.mark.parametrize("align", [False, True])
+def test_interpolate_dyn_linear_bicubic_trilinear(mode, src, size, align):
+    x = torch.randn(src)
+    same(dyn.interpolate_dyn(x, shape(size), mode, align), F.interpolate(x, size=size, mode=mode, align_corners=align))
+
+
 def test_interpolate_dyn_nearest_1d_3d_and_errors():
     x = torch.randn(2, 3, 5)
     same(dyn.interpolate_dyn(x, shape([11]), "nearest"), F.interpolate(x, size=11, mode="nearest"))
     v = torch.randn(1, 2, 3, 4, 2)
     same(dyn.interpolate_dyn(v, shape([5, 1, 3]), "nearest"), F.interpolate(v, size=(5, 1, 3), mode="nearest"))
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        dyn.interpolate_dyn(torch.randn(1, 1, 2, 2), shape([4, 4]), "bicubic")
+    with pytest.raises(NotImplementedError, match="area"):
+        dyn.interpolate_dyn(torch.randn(1, 1, 2, 2), shape([4, 4]), "area")
     with pytest.raises(ValueError, match="interpolate_dyn"):
         dyn.interpolate_dyn(torch.randn(1, 1, 2, 2), shape([4]), "bilinear")
 

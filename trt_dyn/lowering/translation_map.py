@@ -230,6 +230,12 @@ RULES: Dict[Any, DynRule] = {
     aten.upsample_nearest2d.default: _resize("nearest", _pack_scales),
     aten.upsample_nearest3d.default: _resize("nearest", _pack_scales),
     aten.upsample_bilinear2d.default: _resize("bilinear", _pack_scales),
+    aten.upsample_linear1d.vec: _resize("linear"),
+    aten.upsample_linear1d.default: _resize("linear", _pack_scales),
+    aten.upsample_bicubic2d.vec: _resize("bicubic"),
+    aten.upsample_bicubic2d.default: _resize("bicubic", _pack_scales),
+    aten.upsample_trilinear3d.vec: _resize("trilinear"),
+    aten.upsample_trilinear3d.default: _resize("trilinear", _pack_scales),
     # top-k
     aten.topk.default: DynRule(dyn.topk_dyn.default, shape_args=("k",)),
     # elementwise with a symbolic Scalar operand: same op, the size as a 0-d tensor
