@@ -33,3 +33,21 @@ def test_lowered_model_uses_dyn_converters_and_matches_eager():
     used = _ops_in(engine)
     assert {"interpolate_dyn", "arange_dyn", "pad_dyn", "expand_dyn"} <= set(used), used
     assert len(points) >= 4
+
+
+class SplitsSelectsFactories(torch.nn.Module):
+    def forward(self, x):
+        n, c, h, w = x.shape
+        top, bottom = torch.split(x, [h // 2, h - h // 2], dim=2)
+        return (
+            top, bottom, x.narrow(3, 1, w - 1), x.repeat(1, 1, 2, 1), x.new_full((n, w), 3.0),
+            x.reshape(n, -1), x[:, :, h - 1], torch.ones(h, w) * 2,
+            torch.arange(h).view(-1, 1) * w + torch.arange(w),
+        )
+
+
+def test_lowered_splits_selects_factories():
+    engine, _ = check_dynamic(SplitsSelectsFactories(), (torch.randn(2, 3, 6, 5),), {0: {2: (2, 9), 3: (2, 11)}})
+    names = " ".join(engine.network.get_layer(i).name for i in range(engine.network.num_layers))
+    for op in ("split_dyn", "select_dyn", "full_dyn", "arange_dyn", "slice_dyn"):
+        assert f"{op}_default" in names, op
