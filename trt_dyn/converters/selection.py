@@ -168,7 +168,16 @@ def compact_true_positions(
 
     Returns ``(positions [M] int64, count [1] int64, numel [1] int64)``: ``positions[:count]`` are
     the true elements in increasing order; ``positions[count:]`` the false ones (also increasing).
+    Computed once per mask tensor and network: ``x[m]`` and ``y[m]`` share one compaction.
     """
+    cache = ctx.__dict__.setdefault("_trt_dyn_compactions", {})
+    key = (id(ctx.net), mask.name)
+    if key not in cache:
+        cache[key] = _compact(ctx, mask, prefix, name)
+    return cache[key]
+
+
+def _compact(ctx: Any, mask: Any, prefix: str, name: str) -> Tuple[Any, Any, Any]:
     flat = _reshape(ctx, truthy(ctx, mask, prefix, name), (-1,), prefix, name, "flatten_mask")
     ones = _cast(ctx, flat, trt.int32, prefix, name)
     axis = ctx.net.add_constant((), np.array(0, dtype=np.int32))
