@@ -74,6 +74,8 @@ def test_width_options_and_class_agnostic_regression():
 def test_rejects_non_image_input(model):
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         model(torch.rand(1, 1, 256, 256))
+    with pytest.raises(RuntimeError, match="width 260 is not a multiple of the patch size 16"):
+        model(torch.rand(1, 3, 256, 260))
 
 
 def test_defaults_keep_the_case_study_structure():

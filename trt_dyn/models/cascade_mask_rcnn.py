@@ -109,6 +109,12 @@ class CascadeMaskRCNN(nn.Module):
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"CascadeMaskRCNN expects images of shape (N, 3, H, W), got {tuple(images.shape)}")
         image_size = (images.shape[2], images.shape[3])
+        patch = self.config.patch_size
+        for name, size in zip(("height", "width"), image_size):
+            torch._check(
+                size % patch == 0,
+                lambda: f"CascadeMaskRCNN: image {name} {size} is not a multiple of the patch size {patch}",
+            )
         x = (images - self.pixel_mean) / self.pixel_std
         features = self.pyramid(self.vit(x))
         proposals = self.rpn(features, image_size)

@@ -12,6 +12,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from .boxes import Box2BoxTransform, clip_boxes
 
@@ -23,8 +24,6 @@ def count_at_most(limit: int, count):
     ``Min`` expressions is costly to serialize and to reason about downstream, so only the counts that
     really vary (the smallest levels at small images) stay symbolic.
     """
-    from torch.fx.experimental.symbolic_shapes import statically_known_true
-
     if statically_known_true(count >= limit):
         return limit
     return torch.sym_min(limit, count)

@@ -16,12 +16,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 
 def _statically_equal(a, b) -> bool:
     """True only when ``a == b`` holds for every size the program can see (never adds a guard)."""
-    from torch.fx.experimental.symbolic_shapes import statically_known_true
-
     return bool(statically_known_true(a == b))
 
 
