@@ -5,7 +5,6 @@ import torch
 
 import trt_dyn
 from dyn_check import check_dynamic
-from trt_dyn.converters.errors import ConverterError
 
 ops = torch.ops.trt_dyn
 

@@ -1,6 +1,5 @@
 """Every trt_dyn op has a dynamic-shape converter from trt_dyn.converters, first in the registry."""
 
-import torch
 from torch_tensorrt.dynamo.conversion._ConverterRegistry import DYNAMO_ATEN_CONVERTERS
 
 import trt_dyn

@@ -1,6 +1,5 @@
 """Converters of the shape producers: size/sym_size/numel/const/const_scalar/shape_cat_dyn."""
 
-import pytest
 import torch
 
 from dyn_check import check_dynamic

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from .._trt import trt
 from .common import arg, converts, data_tensor, typed_constant
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
     as_shape_tensor,
-    concat_shapes,
     dim_of,
     int64_constant,
     shape_binary,

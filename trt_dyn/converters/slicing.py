@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from .._trt import trt
-from .common import arg, cast_to, converts, data_tensor, trt_dtype, typed_constant
+from .common import arg, converts, data_tensor, typed_constant
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
