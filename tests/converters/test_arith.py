@@ -71,3 +71,30 @@ def _chain(error):
     while error is not None:
         yield error
         error = error.__cause__ or error.__context__
+
+
+def test_size_arriving_as_one_element_vector_keeps_the_traced_rank():
+    """A size handed over from a PyTorch segment is a [1] tensor; the result must stay 0-d."""
+    from torch_tensorrt.dynamo.conversion._ConversionContext import ConversionContext
+
+    from trt_dyn._trt import trt
+    from trt_dyn.converters import arith
+    from trt_dyn.converters import shape_tensor as st
+    from trt_dyn.testing.executor import execute_network
+
+    class Node:
+        name = "add"
+        meta = {"val": torch.empty((), dtype=torch.int64)}
+
+    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    ctx = ConversionContext(network)
+    ctx.current_node = Node()
+    x = network.add_input("x", trt.float32, (-1, 2))
+    as_vector = st.as_shape_tensor(ctx, [st.dim_of(ctx, x, 0, "n")], "n1")
+    result = arith.convert_add_dyn(ctx, ops.add_dyn.default, (as_vector, st.as_scalar_tensor(ctx, 3, "three")), {}, "add")
+    network.mark_output(result)
+    assert len(result.shape) == 0
+    for rows in (1, 4, 7):
+        (value,) = execute_network(network, {"x": torch.randn(rows, 2)}, cache=False).values()
+        assert value.shape == () and int(value) == rows + 3

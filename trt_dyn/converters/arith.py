@@ -7,6 +7,7 @@ round toward -inf (``FLOOR_DIV`` on both flavours), ceil division is ``-((-a) //
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Tuple
 
 import torch
@@ -14,9 +15,36 @@ import torch
 from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, typed_constant
 from .errors import fail
-from .shape_tensor import assert_shape, name_layer, pin_float32, shape_compare, shape_not, to_1d
+from .shape_tensor import assert_shape, name_layer, pin_float32, shape_compare, shape_not, to_1d, to_scalar
 
 E = trt.ElementWiseOperation
+
+
+def _traced_rank(ctx: Any, result: "trt.ITensor", name: str) -> "trt.ITensor":
+    """Give ``result`` the rank the node was traced with.
+
+    A size that crosses from a PyTorch segment into an engine arrives as a ``[1]`` tensor where
+    the graph has a 0-d one; PyTorch broadcasting then still yields 0-d, so the output is
+    reshaped back to 0-d rather than leaking a ``[1]``.
+    """
+    node = getattr(ctx, "current_node", None)
+    value = node.meta.get("val") if node is not None else None
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and len(result.shape) == 1:
+        return to_scalar(ctx, result, name)
+    return result
+
+
+def _shape_op(op_name: str):
+    """Register an arith converter; its result takes the node's traced rank (see _traced_rank)."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def convert(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+            return _traced_rank(ctx, fn(ctx, target, args, kwargs, name), name)
+
+        return converts(op_name)(convert)
+
+    return register
 
 
 def _operand(ctx: Any, target: Any, name: str, value: Any, which: str) -> "trt.ITensor":
@@ -85,7 +113,7 @@ def _unary(ctx: Any, a: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":
 
 
 def _simple(op_name: str, op: Any, divides: bool = False):
-    @converts(op_name)
+    @_shape_op(op_name)
     def convert(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
         if divides:
             _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
@@ -104,7 +132,7 @@ convert_min_dyn = _simple("min_dyn", E.MIN)
 convert_max_dyn = _simple("max_dyn", E.MAX)
 
 
-@converts("floordiv_dyn")
+@_shape_op("floordiv_dyn")
 def convert_floordiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``floordiv_dyn(a, b)`` -> Python ``a // b`` (ints: FLOOR_DIV; floats: floor(a / b))."""
     _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
@@ -112,7 +140,7 @@ def convert_floordiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
     return _floordiv(ctx, a, b, name)
 
 
-@converts("ceildiv_dyn")
+@_shape_op("ceildiv_dyn")
 def convert_ceildiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``ceildiv_dyn(a, b)`` -> ``-((-a) // b)``."""
     _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
@@ -122,7 +150,7 @@ def convert_ceildiv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str
     return _binary(ctx, _zero_like(ctx, quotient, name), quotient, E.SUB, name, "neg")
 
 
-@converts("mod_dyn")
+@_shape_op("mod_dyn")
 def convert_mod_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``mod_dyn(a, b)`` -> Python ``a % b`` = ``a - (a // b) * b`` (sign of ``b``)."""
     _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
@@ -131,7 +159,7 @@ def convert_mod_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) ->
     return _binary(ctx, a, _binary(ctx, quotient, b, E.PROD, name, "mul"), E.SUB, name, "sub")
 
 
-@converts("truediv_dyn")
+@_shape_op("truediv_dyn")
 def convert_truediv_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``truediv_dyn(a, b)`` -> ``a / b`` in float32."""
     _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
@@ -143,14 +171,14 @@ def _single(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.IT
     return _operand(ctx, target, name, arg(args, kwargs, 0, "a"), "a")
 
 
-@converts("neg_dyn")
+@_shape_op("neg_dyn")
 def convert_neg_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``neg_dyn(a)`` -> ``0 - a`` (same dtype)."""
     a = _single(ctx, target, args, kwargs, name)
     return _binary(ctx, _zero_like(ctx, a, name), a, E.SUB, name, "neg")
 
 
-@converts("float_dyn")
+@_shape_op("float_dyn")
 def convert_float_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``float_dyn(a)`` -> ``a`` as float32."""
     return cast_to(ctx, _single(ctx, target, args, kwargs, name), trt.float32, name)
@@ -174,19 +202,19 @@ def _round_to_int(ctx: Any, target: Any, args: Any, kwargs: Any, name: str, mode
     return cast_to(ctx, rounded, trt.int64, name)
 
 
-@converts("int_dyn")
+@_shape_op("int_dyn")
 def convert_int_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``int_dyn(a)`` -> ``a`` truncated toward zero, int64."""
     return _round_to_int(ctx, target, args, kwargs, name, "trunc")
 
 
-@converts("ceil_dyn")
+@_shape_op("ceil_dyn")
 def convert_ceil_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``ceil_dyn(a)`` -> ``ceil(a)`` as int64 (identity on ints)."""
     return _round_to_int(ctx, target, args, kwargs, name, "ceil")
 
 
-@converts("floor_dyn")
+@_shape_op("floor_dyn")
 def convert_floor_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``floor_dyn(a)`` -> ``floor(a)`` as int64 (identity on ints)."""
     return _round_to_int(ctx, target, args, kwargs, name, "floor")
