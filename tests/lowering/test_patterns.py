@@ -284,3 +284,20 @@ def test_vitdet_position_embeddings_bicubic_and_linear():
         VitPositions(), (torch.randn(1, 10, 13, 4),), ({1: AUTO, 2: AUTO},), _hw_inputs(1, 4, channels_last=True),
         [(8, 8), (10, 13), (40, 40), (17, 9), (39, 24)],
     )
+
+
+def test_patterns_build_through_torch_tensorrt():
+    """The pass runs on the graph torch_tensorrt's own pipeline produces (after run_decompositions)
+    and the trt_dyn converters turn every rewritten node into one engine."""
+    from trt_dyn.build import build_engine
+
+    cases = [
+        (DinoReferencePoints(), (torch.randn(2, 4, 10, 13),),
+         ({2: Dim("H", min=1, max=64), 3: Dim("W", min=1, max=64)},), ("arange_dyn", "reshape_dyn")),
+        (TopKMin(), (torch.randn(2, 300),), ({1: AUTO},), ("topk_dyn", "min_dyn")),
+    ]
+    for model, example, dims, expected in cases:
+        engine = build_engine(torch.export.export(model, example, dynamic_shapes=dims))
+        names = " ".join(engine.network.get_layer(i).name for i in range(engine.network.num_layers))
+        for op in expected:
+            assert f"{op}_default" in names, (type(model).__name__, op)
