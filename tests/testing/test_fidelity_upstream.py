@@ -28,6 +28,10 @@ NEEDS_LOOPS = (
     if trt.LayerType.ITERATOR in LAYER_EXECUTORS
     else [pytest.mark.xfail(raises=UnsupportedLayerError, strict=False, reason="executor: no ILoop layers yet")]
 )
+# embedding_bag with runtime offsets builds a loop inside a loop, which the executor refuses (clearly).
+NEEDS_NESTED_LOOPS = [
+    pytest.mark.xfail(raises=UnsupportedLayerError, strict=False, reason="executor: no nested ILoops yet")
+]
 
 
 class Fn1(torch.nn.Module):
@@ -305,7 +309,7 @@ CASES: List[Case] = [
             dtypes=[torch.float32, torch.int64, torch.int64],
             generators={"y": indices_below(lambda s: s["x"][0]),
                         "z": lambda shape, dtype, g: torch.tensor([0, 3, 5], dtype=dtype)},
-            marks=NEEDS_LOOPS),
+            marks=NEEDS_NESTED_LOOPS),
 ]
 
 

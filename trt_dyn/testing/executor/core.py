@@ -293,7 +293,11 @@ class NetworkExecutor:
         if layer_type(layer) == L.LOOP_OUTPUT:
             # a loop runs as a unit when one of its outputs is needed: it needs what it reads
             # from outside (initial values, iterated tensors, trip count, lengths, invariants)
-            return list(self.loop_of[index].external)
+            info = self.loop_of[index]
+            if info.nested:
+                # fail before resolving dependencies: an inner loop's body is not a plain dependency
+                raise UnsupportedLayerError(L.LOOP_OUTPUT, "nested loop", layer.name, "loops inside loop bodies")
+            return list(info.external)
         names = []
         for j in range(layer.num_inputs):
             tensor = layer.get_input(j)
