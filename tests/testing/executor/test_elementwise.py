@@ -122,14 +122,20 @@ def test_comparison(op, fn, dtype):
     assert_close(got, fn(x.numpy(), y.numpy()))
 
 
-def test_pow_on_int_is_unsupported():
+def test_int_pow_exact_and_ambiguous_cases():
     net = Net()
-    a = net.input("a", torch.int32, (2, 2))
-    layer = net.network.add_elementwise(a, a, E.POW)
+    a = net.input("a", torch.int32, (4,))
+    b = net.input("b", torch.int32, (4,))
+    layer = net.network.add_elementwise(a, b, E.POW)
     layer.name = "int_pow"
     net.output(layer.get_output(0))
+    net.build()
+    got = net.run1(a=torch.tensor([2, -3, 5, 0], dtype=torch.int32), b=torch.tensor([10, 3, 0, 4], dtype=torch.int32))
+    assert_close(got, [1024, -27, 1, 0])
     with pytest.raises(UnsupportedLayerError, match="int_pow"):
-        net.run(a=torch.ones(2, 2, dtype=torch.int32))
+        net.run(a=torch.tensor([2, 2, 2, 2], dtype=torch.int32), b=torch.tensor([1, -1, 1, 1], dtype=torch.int32))
+    with pytest.raises(UnsupportedLayerError, match="int_pow"):
+        net.run(a=torch.tensor([3, 2, 2, 2], dtype=torch.int32), b=torch.tensor([20, 1, 1, 1], dtype=torch.int32))
 
 
 def test_int_division_by_zero_is_an_error():

@@ -71,8 +71,15 @@ def run_elementwise(layer: trt.IElementWiseLayer, inputs: Inputs) -> List[torch.
             result = torch.floor(x / y)
     elif op == E.POW:
         if is_int:
-            raise unsupported(layer, op, "POW on integer operands")
-        result = torch.pow(x, y)
+            # exact integer powers are unambiguous only while they are exactly representable in
+            # float32 as well (TensorRT does not document how integer POW is computed)
+            if bool((y < 0).any()):
+                raise unsupported(layer, op, "integer POW with a negative exponent")
+            result = torch.pow(x, y)
+            if bool((result.abs() >= 2**24).any()):
+                raise unsupported(layer, op, "integer POW with a result beyond 2**24")
+        else:
+            result = torch.pow(x, y)
     else:
         raise unsupported(layer, op)
     return [result.to(dtype)]
