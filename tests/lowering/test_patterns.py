@@ -2,6 +2,8 @@
 does, lowered, then checked for SymInt leaks and against PyTorch eager on fresh inputs at the
 range ends, the example size and odd sizes."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.export import Dim
@@ -301,3 +303,28 @@ def test_patterns_build_through_torch_tensorrt():
         names = " ".join(engine.network.get_layer(i).name for i in range(engine.network.num_layers))
         for op in expected:
             assert f"{op}_default" in names, (type(model).__name__, op)
+
+
+class SymIntArithmetic(torch.nn.Module):
+    """The SymInt/SymFloat producers export emits: truediv + floor, sym_float * float + ceil, sym_max,
+    neg + mod, floordiv / sub + sym_min, numel, and a SymFloat in a Scalar slot."""
+
+    def forward(self, x):
+        H, W = x.shape
+        torch._check(H >= 6)
+        torch._check(H <= 64)
+        torch._check(W >= 5)
+        torch._check(W <= 64)
+        return (torch.arange(math.floor(H / 3)), torch.zeros(math.ceil(W * 1.5)), torch.arange(max(H, W)),
+                torch.arange((-H) % 5 + 2), x.reshape(-1)[: x.numel() - W], torch.arange(min(H // 2, W - 3)),
+                x * (H / W))
+
+
+def test_symint_arithmetic_producers():
+    ep = lower_and_check(
+        SymIntArithmetic(), (torch.randn(10, 13),), ({0: AUTO, 1: AUTO},), lambda s: (torch.randn(*s),),
+        [(6, 5), (10, 13), (64, 64), (7, 63), (33, 5), (6, 64)],
+    )
+    targets = {str(n.target) for n in ep.graph.nodes}
+    for op in ("floordiv_dyn", "ceil_dyn", "float_dyn", "max_dyn", "neg_dyn", "mod_dyn", "min_dyn", "truediv_dyn"):
+        assert f"trt_dyn.{op}.default" in targets, op
