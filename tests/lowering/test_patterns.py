@@ -328,3 +328,24 @@ def test_symint_arithmetic_producers():
     targets = {str(n.target) for n in ep.graph.nodes}
     for op in ("floordiv_dyn", "ceil_dyn", "float_dyn", "max_dyn", "neg_dyn", "mod_dyn", "min_dyn", "truediv_dyn"):
         assert f"trt_dyn.{op}.default" in targets, op
+
+
+def _sum_int_trunc_numel(x):
+    n = torch.sym_sum([x.shape[0], x.shape[1], 3])
+    m = torch.sym_int(torch.sym_float(x.shape[0]) * 0.5)
+    t = math.trunc(x.shape[1] / 2)
+    return torch.arange(n), torch.zeros(m), torch.ones(t), x.reshape(x.numel())
+
+
+def test_sym_sum_sym_int_trunc_numel_from_symbolic_trace():
+    """Producers torch.export rarely emits, from make_fx's symbolic tracing (also a dynamic graph)."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gm = make_fx(_sum_int_trunc_numel, tracing_mode="symbolic")(torch.randn(6, 9))
+    trt_dyn.lower(gm)
+    assert not symint_leaks(gm)
+    targets = {str(n.target) for n in gm.graph.nodes}
+    assert {"trt_dyn.int_dyn.default", "trt_dyn.numel_dyn.default", "trt_dyn.add_dyn.default"} <= targets
+    for shape in ((6, 9), (2, 2), (11, 3), (1, 40)):
+        x = torch.randn(shape)
+        assert_same(gm(x), _sum_int_trunc_numel(x))
