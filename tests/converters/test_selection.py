@@ -425,3 +425,42 @@ def test_nonzero_of_int_and_float_tensors(run_engines):
     )
     if trt_dyn.IS_RTX:
         assert fallback_counts(result)["nonzero"] > 0
+
+
+def _topk_network(mark_topk):
+    """x (a, b); top-k along dim 1 with k = a. Only x's identity is an output unless ``mark_topk``."""
+    from torch_tensorrt.dynamo.conversion._ConversionContext import ConversionContext
+
+    from trt_dyn._trt import trt
+    from trt_dyn.converters import shape_tensor as st
+    from trt_dyn.converters.selection import topk_dynamic_k
+
+    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
+    network = builder.create_network(0)
+    ctx = ConversionContext(network)
+    x = network.add_input("x", trt.float32, (-1, -1))
+    values, indices = topk_dynamic_k(ctx, x, st.dim_of(ctx, x, 0, "k"), 1, True, "dd_topk", "topk")
+    if mark_topk:
+        network.mark_output(values)
+        network.mark_output(indices)
+    else:
+        network.mark_output(network.add_identity(x).get_output(0))
+    return builder, network, ctx  # ctx owns the constants' host weights
+
+
+def test_topk_k_out_of_range_trips_assertion():
+    """k > size(dim) (torch raises) is refused by the network's assertion, never computed."""
+    from trt_dyn.testing.executor import execute_network
+    from trt_dyn.testing.executor.errors import AssertionLayerError
+
+    builder, network, ctx = _topk_network(mark_topk=True)
+    good = torch.randn(3, 5)
+    values, indices = execute_network(network, {"x": good}, cache=False).values()
+    expected = torch.topk(good, 3, dim=1)
+    torch.testing.assert_close(values, expected.values)
+    assert torch.equal(indices, expected.indices)
+    # The executor evaluates outputs before assertions; TensorRT checks shape assertions first.
+    builder, network, ctx = _topk_network(mark_topk=False)
+    execute_network(network, {"x": torch.randn(5, 5)}, cache=False)
+    with pytest.raises(AssertionLayerError, match="topk k must be in"):
+        execute_network(network, {"x": torch.randn(6, 5)}, cache=False)

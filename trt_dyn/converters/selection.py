@@ -38,12 +38,18 @@ from .._trt import IS_RTX, trt
 from .errors import fail
 from .shape_tensor import (
     as_scalar_tensor,
+    assert_shape,
     cast_int64,
     concat_shapes,
+    dim_of,
     gather_dims,
     int64_constant,
     name_layer,
+    shape_binary,
+    shape_compare,
+    shape_not,
     shape_of,
+    shape_or,
     to_1d,
 )
 
@@ -483,6 +489,16 @@ def _register_nonzero_bounded() -> None:
 TOPK_MAX_K = 3840
 
 
+def _assert_k_in_range(ctx: Any, work: Any, dim: int, k: Any, prefix: str, name: str) -> None:
+    """torch.topk raises for k outside [0, size(dim)]; TensorRT also caps k at TOPK_MAX_K."""
+    label = f"{prefix}:{name}"
+    limit = shape_binary(ctx, "min", dim_of(ctx, work, dim, label), TOPK_MAX_K, label)
+    negative = shape_compare(ctx, "lt", k, 0, label)
+    too_large = shape_compare(ctx, "gt", k, limit, label)
+    valid = shape_not(ctx, shape_or(ctx, [negative, too_large], label), label)
+    assert_shape(ctx, valid, f"topk k must be in [0, min(size of dim {dim}, {TOPK_MAX_K})]", label)
+
+
 def topk_dynamic_k(ctx: Any, source: Any, k: Any, dim: int, largest: bool, prefix: str,
                    name: str) -> Tuple[Any, Any]:
     """``torch.topk(source, k, dim, largest, sorted=True)`` with ``k`` an ITensor or int."""
@@ -496,6 +512,7 @@ def topk_dynamic_k(ctx: Any, source: Any, k: Any, dim: int, largest: bool, prefi
         work = _reshape(ctx, source, (1, -1), prefix, name, "to_rank2")
         dim = 1
     k_scalar = as_scalar_tensor(ctx, k, f"{prefix}:{name}")
+    _assert_k_in_range(ctx, work, dim, k_scalar, prefix, name)
     operation = trt.TopKOperation.MAX if largest else trt.TopKOperation.MIN
     layer = ctx.net.add_topk(work, operation, 1, 1 << dim)
     layer.set_input(1, k_scalar)
