@@ -303,6 +303,15 @@ CASES: List[Case] = [
     fn_case("grid_sample", ["aten.grid_sampler_2d"], ["GRID_SAMPLE"],
             lambda x, g: F.grid_sample(x, g, mode="bilinear", padding_mode="zeros", align_corners=False),
             [(2, 3, 6, 7), (2, 4, 5, 2)], {"x": B, "y": B}, generators={"y": unit_interval}),
+    # ---- reduced precision (fp16 / bf16 inputs; the harness applies those dtypes' tolerances)
+    fn_case("add_mul_fp16", ["aten.add", "aten.mul"], ["ELEMENTWISE"], lambda x, y: x * y + x, [(3, 4, 5), (4, 5)],
+            {"x": B}, dtypes=[torch.float16, torch.float16]),
+    fn_case("softmax_fp16", ["aten._softmax"], ["SOFTMAX"], lambda x: torch.softmax(x, -1), [(3, 7)], X,
+            dtypes=[torch.float16]),
+    fn_case("bmm_fp16", ["aten.bmm"], ["MATRIX_MULTIPLY"], torch.bmm, [(2, 3, 4), (2, 4, 5)],
+            dtypes=[torch.float16, torch.float16]),
+    fn_case("mean_bf16", ["aten.mean"], ["REDUCE"], lambda x: x.mean(-1), [(3, 8)], X, dtypes=[torch.bfloat16]),
+    fn_case("relu_bf16", ["aten.relu"], ["ACTIVATION"], torch.relu, [(3, 8)], X, dtypes=[torch.bfloat16]),
     # ---- If-conditional (embedding_bag with runtime offsets)
     fn_case("embedding_bag", ["aten._embedding_bag"], ["CONDITION", "CONDITIONAL_OUTPUT"],
             lambda w, i, o: torch.ops.aten._embedding_bag.default(w, i, o, False, 0)[0], [(10, 3), (8,), (3,)],

@@ -182,3 +182,20 @@ class HarnessFromUnittest(ConverterTestCase, unittest.TestCase):
 def test_real_engine_when_a_gpu_is_present(run_engines):
     run_converter_test(AddRelu(), (torch.randn(4, 3), torch.randn(4, 3)), {"x": {0: (1, 8)}, "y": {0: (1, 8)}},
                        run_engines=run_engines)
+
+
+def test_shared_dim_objects_and_raw_dynamic_shapes():
+    from torch.export import Dim
+
+    class Mul(torch.nn.Module):
+        def forward(self, x, y):
+            return x * y
+
+    inputs = (torch.randn(3, 4), torch.randn(3, 4))
+    batch = Dim("batch", min=1, max=5)
+    shared = run_converter_test(Mul(), inputs, {"x": {0: batch}, "y": {0: batch}})
+    assert [shapes["x"][0] for _, shapes in shared.points] == [1, 3, 5]
+    assert all(shapes["x"] == shapes["y"] for _, shapes in shared.points)
+
+    raw = run_converter_test(Mul(), inputs, dynamic_shapes={"x": {1: Dim("w", min=2, max=9)}, "y": {1: Dim("w", min=2, max=9)}})
+    assert [shapes["y"] for _, shapes in raw.points] == [(3, 2), (3, 4), (3, 9), (3, 7)]
