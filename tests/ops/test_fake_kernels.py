@@ -5,7 +5,6 @@ the exported program matches eager at several sizes. When a shape tensor's value
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.export import Dim
 from torch.fx.experimental.symbolic_shapes import free_symbols
 

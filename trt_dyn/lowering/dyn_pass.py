@@ -18,6 +18,7 @@ not touched at all (its generated code stays byte-identical).
 
 from __future__ import annotations
 
+import operator
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -28,8 +29,6 @@ from torch.fx.experimental.symbolic_shapes import free_symbols
 from . import settings
 from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
 from .translation_map import ASSERTIONS, EXACT_DIVISION, RULES, SYM_RULES, SYM_SUM, DynRule
-
-import operator
 
 dyn = torch.ops.trt_dyn
 _SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ._registry import (
-    check_shape_tensor, define, fake_shape_dims, recall_scalar, recall_shape, scalar_value, shape_values, unknown_sizes,
+    check_shape_tensor, define, fake_shape_dims, recall_scalar, recall_shape, scalar_value, shape_values,
 )
 
 
@@ -115,4 +115,4 @@ def _(self, dim, index):
     return self.new_empty(dims)
 
 
-__all__ = ["reshape_dyn", "expand_dyn", "unflatten_dyn", "repeat_dyn", "select_dyn", "unknown_sizes"]
+__all__ = ["reshape_dyn", "expand_dyn", "unflatten_dyn", "repeat_dyn", "select_dyn"]
