@@ -242,3 +242,28 @@ def test_shape_layer_and_shape_arithmetic():
     assert out[0].dtype == torch.int64
     assert out[0].tolist() == [2, 3, 7]
     assert out[1].tolist() == [4, 6, 14]
+
+
+@pytest.mark.parametrize("batch_axis,seq_axis", [(1, 0), (0, 1), (2, 0)])
+def test_reverse_sequence(batch_axis, seq_axis):
+    shape = [4, 3, 2]
+    net = Net()
+    x = net.input("x", torch.float32, tuple(shape))
+    lens = net.input("lens", torch.int32, (shape[batch_axis],))
+    layer = net.network.add_reverse_sequence(x, lens)
+    layer.batch_axis = batch_axis
+    layer.sequence_axis = seq_axis
+    net.output(layer.get_output(0))
+    net.build()
+    v = rand(shape)
+    n = np.array([min(i + 1, shape[seq_axis]) for i in range(shape[batch_axis])], np.int32)
+    n[0] = 0
+    ref = v.numpy().copy()
+    for b in range(shape[batch_axis]):
+        for p in range(n[b]):
+            dst = [slice(None)] * 3
+            src = [slice(None)] * 3
+            dst[batch_axis] = src[batch_axis] = b
+            dst[seq_axis], src[seq_axis] = p, n[b] - 1 - p
+            ref[tuple(dst)] = v.numpy()[tuple(src)]
+    assert_close(net.run1(x=v, lens=torch.from_numpy(n)), ref)

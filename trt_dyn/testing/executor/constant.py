@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import torch
 
 from ..._trt import trt
-from .common import cached, dims, fail, out_dtype, scalar_value, shape_values, unsupported, weights_to_tensor
+from .common import cached, dims, fail, out_dtype, shape_values, unsupported, weights_to_tensor
 
 FO = trt.FillOperation
 Inputs = List[Optional[torch.Tensor]]

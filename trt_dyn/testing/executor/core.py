@@ -12,7 +12,7 @@ then only the chosen branch, so layers of the branch not taken never run (as in 
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import torch
 

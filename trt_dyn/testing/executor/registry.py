@@ -31,6 +31,7 @@ LAYER_EXECUTORS: Dict[object, LayerExecutor] = {
     # data movement
     L.CONCATENATION: shuffle.run_concatenation,
     L.PADDING: shuffle.run_padding,
+    L.REVERSE_SEQUENCE: shuffle.run_reverse_sequence,
     L.SHAPE: shuffle.run_shape,
     L.SHUFFLE: shuffle.run_shuffle,
     L.SLICE: shuffle.run_slice,

@@ -4,7 +4,7 @@ single-pixel selector) and GridSample."""
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional
 
 import torch
 import torch.nn.functional as F

@@ -222,3 +222,26 @@ __all__ = [
     "run_shuffle", "run_squeeze", "run_unsqueeze", "run_concatenation", "run_slice", "run_padding",
     "run_shape",
 ]
+
+
+def run_reverse_sequence(layer: trt.IReverseSequenceLayer, inputs: Inputs) -> List[torch.Tensor]:
+    """For the i-th slice along batch_axis, reverse its first sequence_lens[i] elements along
+    sequence_axis; the rest is kept."""
+    x, lens = inputs[0], inputs[1]
+    rank = x.dim()
+    batch_axis, seq_axis = int(layer.batch_axis), int(layer.sequence_axis)
+    if not (0 <= batch_axis < rank and 0 <= seq_axis < rank) or batch_axis == seq_axis:
+        raise fail(layer, f"batch axis {batch_axis} / sequence axis {seq_axis} invalid for rank {rank}")
+    if lens.dtype not in (torch.int32, torch.int64) or lens.dim() != 1 or lens.shape[0] != x.shape[batch_axis]:
+        raise fail(layer, f"sequence_lens must be 1-D int of length {x.shape[batch_axis]}, got {lens.dtype} {tuple(lens.shape)}")
+    length = x.shape[seq_axis]
+    # index along the sequence axis for every (batch, position)
+    positions = torch.arange(length).unsqueeze(0).expand(x.shape[batch_axis], length)
+    n = lens.long().unsqueeze(1)
+    if bool(((n < 0) | (n > length)).any()):
+        raise fail(layer, f"sequence lengths {lens.tolist()} outside [0, {length}]")
+    source = torch.where(positions < n, n - 1 - positions, positions)  # [batch, seq]
+    moved = x.movedim((batch_axis, seq_axis), (0, 1))
+    index = source.reshape(*source.shape, *([1] * (moved.dim() - 2))).expand(moved.shape)
+    result = torch.gather(moved, 1, index).movedim((0, 1), (batch_axis, seq_axis))
+    return [result.contiguous().to(out_dtype(layer))]
