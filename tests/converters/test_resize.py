@@ -26,6 +26,10 @@ class Resize2d(torch.nn.Module):
             ops.interpolate_dyn(x, double, "bilinear", True),
             ops.interpolate_dyn(x, fixed, "bilinear", True),
             ops.interpolate_dyn(x, by_scale, "bilinear", False, [1.5, 0.75]),
+            ops.interpolate_dyn(x, odd, "bicubic"),
+            ops.interpolate_dyn(x, double, "bicubic", True),
+            ops.interpolate_dyn(x, fixed, "bicubic"),
+            ops.interpolate_dyn(x, by_scale, "bicubic", False, [1.5, 0.75]),
         )
 
 
@@ -33,18 +37,28 @@ def test_resize_2d_nearest_and_bilinear():
     check_dynamic(Resize2d(), (torch.randn(1, 2, 5, 6),), {0: {2: (2, 9), 3: (2, 11)}})
 
 
-class Nearest1d3d(torch.nn.Module):
+class Resize1d3d(torch.nn.Module):
     def forward(self, x, y):
         l = ops.sym_size_dyn(x, 2)
         d = ops.sym_size_dyn(y, 4)
+        longer = ops.shape_cat_dyn([ops.add_dyn(l, ops.const_scalar(4))])
+        same = ops.shape_cat_dyn([l])
+        volume = ops.shape_cat_dyn([ops.const([3]), d, ops.mul_dyn(d, ops.const_scalar(2))])
         return (
-            ops.interpolate_dyn(x, ops.shape_cat_dyn([ops.add_dyn(l, ops.const_scalar(4))])),
-            ops.interpolate_dyn(y, ops.shape_cat_dyn([ops.const([3]), d, ops.mul_dyn(d, ops.const_scalar(2))])),
+            ops.interpolate_dyn(x, longer),
+            ops.interpolate_dyn(x, longer, "linear"),
+            ops.interpolate_dyn(x, longer, "linear", True),
+            # out == in with a scale: aten's linear reads the input unchanged, nearest still scales
+            ops.interpolate_dyn(x, same, "linear", False, [1.2]),
+            ops.interpolate_dyn(x, same, "nearest", False, [1.2]),
+            ops.interpolate_dyn(y, volume),
+            ops.interpolate_dyn(y, volume, "trilinear"),
+            ops.interpolate_dyn(y, volume, "trilinear", True),
         )
 
 
-def test_resize_nearest_1d_and_3d():
-    check_dynamic(Nearest1d3d(), (torch.randn(2, 3, 6), torch.randn(1, 2, 2, 3, 4)), {0: {2: (1, 10)}, 1: {4: (1, 5)}})
+def test_resize_1d_and_3d_modes():
+    check_dynamic(Resize1d3d(), (torch.randn(2, 3, 6), torch.randn(1, 2, 2, 3, 4)), {0: {2: (1, 10)}, 1: {4: (1, 5)}})
 
 
 def test_resize_half_precision_input():

@@ -1,15 +1,21 @@
-"""Converter for ``interpolate_dyn`` (runtime output size): nearest and bilinear, as aten computes them.
+"""Converter for ``interpolate_dyn`` (runtime output size): every mode as aten computes it.
 
-The source coordinates are computed per spatial axis from an index ramp (``IFillLayer``) with the
-same float32 formulas aten's CPU/CUDA kernels use, then the input is read with ``IGatherLayer``:
+Modes: nearest (1-3 spatial dims), linear (1), bilinear (2), bicubic (2, A = -0.75), trilinear (3).
+Each spatial axis is resized in turn: source coordinates come from an index ramp (``IFillLayer``)
+with the float32 formulas of aten's CPU kernels, then the input is read with ``IGatherLayer`` and
+the taps are weighted:
 
-* nearest: ``min(floor(dst * scale), in - 1)`` with ``scale = in / out``, or ``1 / scale_factor``
-  when ``scales`` are given (``IResizeLayer`` cannot take that scale together with a runtime size);
-* bilinear: ``src = (dst + 0.5) * scale - 0.5`` clamped at 0 (``align_corners=False``) or
-  ``dst * (in - 1) / (out - 1)`` (``align_corners=True``); neighbours ``i0 = floor(src)``,
-  ``i1 = min(i0 + 1, in - 1)``, weights ``1 - l, l`` with ``l = src - i0``.
+* nearest: ``min(floor(dst * scale), in - 1)``;
+* linear family: ``src = (dst + 0.5) * scale - 0.5`` clamped at 0 (``align_corners=False``) or
+  ``dst * (in - 1) / (out - 1)``; taps ``i0 = min(floor(src), in - 1)`` and ``min(i0 + 1, in - 1)``,
+  weights ``1 - l, l`` with ``l = clamp(src - i0, 0, 1)``; out == in reads the input unchanged;
+* bicubic: the same coordinate without the clamp at 0, four taps ``clamp(i0 - 1 + k, 0, in - 1)``
+  weighted by the cubic convolution coefficients of ``t = l``.
 
-Gather, fill, elementwise and unary layers exist on TensorRT and TensorRT-RTX alike.
+``scale`` is ``in / out``, or ``1 / scale_factor`` when ``scales`` are given (``IResizeLayer``
+cannot take that scale together with a runtime size). Reduced-precision inputs are computed in
+float32 like aten's opmath. Gather, fill, elementwise, unary and select layers exist on TensorRT
+and TensorRT-RTX alike.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from .shape_tensor import (
     name_layer,
     pin_float32,
     shape_binary,
+    shape_clamp,
     shape_of,
+    to_1d,
 )
 
 E = trt.ElementWiseOperation
@@ -69,6 +77,12 @@ def _along(ctx: Any, weights: "trt.ITensor", axis: int, rank: int, name: str) ->
     return layer.get_output(0)
 
 
+def _select(ctx: Any, condition: "trt.ITensor", a: "trt.ITensor", b: "trt.ITensor", name: str) -> "trt.ITensor":
+    layer = ctx.net.add_select(condition, a, b)
+    name_layer(layer, name, "select")
+    return layer.get_output(0)
+
+
 def _source_scale(ctx: Any, in_f: "trt.ITensor", out_f: "trt.ITensor", scale: Optional[float],
                   name: str) -> "trt.ITensor":
     """aten's ``compute_scales_value<float>``: ``(float)(1 / scale)`` if given, else ``in / out``."""
@@ -77,59 +91,107 @@ def _source_scale(ctx: Any, in_f: "trt.ITensor", out_f: "trt.ITensor", scale: Op
     return _ew(ctx, in_f, out_f, E.DIV, name)
 
 
-def _nearest_axis(ctx: Any, x: "trt.ITensor", axis: int, out_size: "trt.ITensor", in_size: "trt.ITensor",
-                  scale: Optional[float], name: str) -> "trt.ITensor":
-    ramp = cast_to(ctx, linspace_fill(ctx, out_size, int64_constant(ctx, 0, name), int64_constant(ctx, 1, name), name),
-                   trt.float32, name)
-    in_f = _to1(ctx, cast_to(ctx, in_size, trt.float32, name), name)
-    out_f = _to1(ctx, cast_to(ctx, out_size, trt.float32, name), name)
-    factor = _source_scale(ctx, in_f, out_f, scale, name)
-    source = cast_to(ctx, _unary(ctx, _ew(ctx, ramp, factor, E.PROD, name), U.FLOOR, name), trt.int64, name)
-    index = shape_binary(ctx, "min", source, shape_binary(ctx, "sub", in_size, 1, name), name)
-    return _gather(ctx, x, index, axis, name)
+class _Axis:
+    """Per-axis quantities shared by every mode: output ramp, sizes as int64 and float32."""
+
+    def __init__(self, ctx: Any, out_size: "trt.ITensor", in_size: "trt.ITensor", name: str):
+        self.in_size, self.out_size, self.name = in_size, out_size, name
+        self.index = linspace_fill(ctx, out_size, int64_constant(ctx, 0, name), int64_constant(ctx, 1, name), name)
+        self.ramp = cast_to(ctx, self.index, trt.float32, name)
+        self.in_f = to_1d(ctx, cast_to(ctx, in_size, trt.float32, name), name)
+        self.out_f = to_1d(ctx, cast_to(ctx, out_size, trt.float32, name), name)
+        self.last = shape_binary(ctx, "sub", in_size, 1, name)
+        self.same_size = to_1d(ctx, shape_compare(ctx, "eq", out_size, in_size, name), name)
 
 
-def _to1(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
-    if len(tensor.shape) == 1:
-        return tensor
-    layer = ctx.net.add_shuffle(tensor)
-    layer.reshape_dims = (1,)
-    name_layer(layer, name, "to_1d")
-    return layer.get_output(0)
+def _nearest_axis(ctx: Any, x: "trt.ITensor", axis: int, geometry: _Axis, scale: Optional[float],
+                  name: str) -> "trt.ITensor":
+    """aten nearest: ``min(floor(i * scale), in - 1)`` for every output index, also when out == in
+    with a scale given (measured: aten's CPU kernel applies the scale then too)."""
+    factor = _source_scale(ctx, geometry.in_f, geometry.out_f, scale, name)
+    source = cast_to(ctx, _unary(ctx, _ew(ctx, geometry.ramp, factor, E.PROD, name), U.FLOOR, name), trt.int64, name)
+    return _gather(ctx, x, shape_binary(ctx, "min", source, geometry.last, name), axis, name)
 
 
-def _bilinear_axis(ctx: Any, x: "trt.ITensor", axis: int, out_size: "trt.ITensor", in_size: "trt.ITensor",
-                   scale: Optional[float], align_corners: bool, name: str) -> "trt.ITensor":
-    rank = len(x.shape)
-    ramp = cast_to(ctx, linspace_fill(ctx, out_size, int64_constant(ctx, 0, name), int64_constant(ctx, 1, name), name),
-                   trt.float32, name)
-    in_f = _to1(ctx, cast_to(ctx, in_size, trt.float32, name), name)
-    out_f = _to1(ctx, cast_to(ctx, out_size, trt.float32, name), name)
+def _source_coordinate(ctx: Any, geometry: _Axis, scale: Optional[float], align_corners: bool, cubic: bool,
+                       name: str) -> "trt.ITensor":
+    """aten ``area_pixel_compute_source_index`` in float32 (clamped at 0 unless cubic)."""
     one, half, zero = _f32(ctx, 1.0, name), _f32(ctx, 0.5, name), _f32(ctx, 0.0, name)
     if align_corners:
         # (in - 1) / (out - 1), or 0 for a single output (every output reads index 0).
-        span_in = _ew(ctx, in_f, one, E.SUB, name)
-        span_out = _ew(ctx, out_f, one, E.SUB, name)
-        single = _ew(ctx, span_out, zero, E.GREATER, name)
-        safe_out = _ew(ctx, span_out, one, E.MAX, name)
-        ratio = _ew(ctx, span_in, safe_out, E.DIV, name)
-        select = ctx.net.add_select(single, ratio, zero)
-        name_layer(select, name, "align_scale")
-        source = _ew(ctx, ramp, select.get_output(0), E.PROD, name)
-    else:
-        factor = _source_scale(ctx, in_f, out_f, scale, name)
-        shifted = _ew(ctx, _ew(ctx, _ew(ctx, ramp, half, E.SUM, name), factor, E.PROD, name), half, E.SUB, name)
-        source = _ew(ctx, shifted, zero, E.MAX, name)
-    floor = _unary(ctx, source, U.FLOOR, name)
-    last = shape_binary(ctx, "sub", in_size, 1, name)
-    low = shape_binary(ctx, "min", cast_to(ctx, floor, trt.int64, name), last, name)
-    high = shape_binary(ctx, "min", shape_binary(ctx, "add", low, 1, name), last, name)
-    upper_weight = _ew(ctx, _ew(ctx, _ew(ctx, source, cast_to(ctx, low, trt.float32, name), E.SUB, name),
-                                zero, E.MAX, name), one, E.MIN, name)
-    lower_weight = _ew(ctx, one, upper_weight, E.SUB, name)
-    near = _ew(ctx, _gather(ctx, x, low, axis, name), _along(ctx, lower_weight, axis, rank, name), E.PROD, name)
-    far = _ew(ctx, _gather(ctx, x, high, axis, name), _along(ctx, upper_weight, axis, rank, name), E.PROD, name)
-    return _ew(ctx, near, far, E.SUM, name)
+        span_in = _ew(ctx, geometry.in_f, one, E.SUB, name)
+        span_out = _ew(ctx, geometry.out_f, one, E.SUB, name)
+        several = _ew(ctx, span_out, zero, E.GREATER, name)
+        ratio = _ew(ctx, span_in, _ew(ctx, span_out, one, E.MAX, name), E.DIV, name)
+        return _ew(ctx, geometry.ramp, _select(ctx, several, ratio, zero, name), E.PROD, name)
+    factor = _source_scale(ctx, geometry.in_f, geometry.out_f, scale, name)
+    source = _ew(ctx, _ew(ctx, _ew(ctx, geometry.ramp, half, E.SUM, name), factor, E.PROD, name), half, E.SUB, name)
+    return source if cubic else _ew(ctx, source, zero, E.MAX, name)
+
+
+def _index_and_lambda(ctx: Any, geometry: _Axis, source: "trt.ITensor", name: str):
+    """aten ``guard_index_and_lambda``: ``i = min(floor(src), in - 1)``, ``l = clamp(src - i, 0, 1)``."""
+    floor = cast_to(ctx, _unary(ctx, source, U.FLOOR, name), trt.int64, name)
+    index = shape_binary(ctx, "min", floor, geometry.last, name)
+    offset = _ew(ctx, source, cast_to(ctx, index, trt.float32, name), E.SUB, name)
+    weight = _ew(ctx, _ew(ctx, offset, _f32(ctx, 0.0, name), E.MAX, name), _f32(ctx, 1.0, name), E.MIN, name)
+    return index, weight
+
+
+def _weighted_sum(ctx: Any, x: "trt.ITensor", axis: int, taps: List[Any], name: str) -> "trt.ITensor":
+    rank = len(x.shape)
+    total = None
+    for index, weight in taps:
+        term = _ew(ctx, _gather(ctx, x, index, axis, name), _along(ctx, weight, axis, rank, name), E.PROD, name)
+        total = term if total is None else _ew(ctx, total, term, E.SUM, name)
+    return total
+
+
+def _linear_axis(ctx: Any, x: "trt.ITensor", axis: int, geometry: _Axis, scale: Optional[float],
+                 align_corners: bool, name: str) -> "trt.ITensor":
+    """aten ``compute_source_index_and_lambda``: two taps ``i0``, ``min(i0 + 1, in - 1)``."""
+    source = _source_coordinate(ctx, geometry, scale, align_corners, False, name)
+    if scale is not None and not align_corners:
+        # aten reads the input unchanged when out == in, whatever the scale says.
+        source = _select(ctx, geometry.same_size, geometry.ramp, source, name)
+    low, upper_weight = _index_and_lambda(ctx, geometry, source, name)
+    high = shape_binary(ctx, "min", shape_binary(ctx, "add", low, 1, name), geometry.last, name)
+    lower_weight = _ew(ctx, _f32(ctx, 1.0, name), upper_weight, E.SUB, name)
+    return _weighted_sum(ctx, x, axis, [(low, lower_weight), (high, upper_weight)], name)
+
+
+_CUBIC_A = -0.75
+
+
+def _cubic_axis(ctx: Any, x: "trt.ITensor", axis: int, geometry: _Axis, scale: Optional[float],
+                align_corners: bool, name: str) -> "trt.ITensor":
+    """aten bicubic (A = -0.75): taps ``clamp(i - 1 + k, 0, in - 1)`` for k = 0..3, weights from
+    ``get_cubic_upsample_coefficients(t)``."""
+    source = _source_coordinate(ctx, geometry, scale, align_corners, True, name)
+    index, t = _index_and_lambda(ctx, geometry, source, name)
+    a = _f32(ctx, _CUBIC_A, name)
+    one = _f32(ctx, 1.0, name)
+
+    def near(d: "trt.ITensor") -> "trt.ITensor":  # ((A + 2) d - (A + 3)) d d + 1, for |d| <= 1
+        inner = _ew(ctx, _ew(ctx, _f32(ctx, _CUBIC_A + 2, name), d, E.PROD, name), _f32(ctx, _CUBIC_A + 3, name), E.SUB, name)
+        return _ew(ctx, _ew(ctx, _ew(ctx, inner, d, E.PROD, name), d, E.PROD, name), one, E.SUM, name)
+
+    def far(d: "trt.ITensor") -> "trt.ITensor":  # ((A d - 5 A) d + 8 A) d - 4 A, for 1 < |d| < 2
+        first = _ew(ctx, _ew(ctx, a, d, E.PROD, name), _f32(ctx, 5 * _CUBIC_A, name), E.SUB, name)
+        second = _ew(ctx, _ew(ctx, first, d, E.PROD, name), _f32(ctx, 8 * _CUBIC_A, name), E.SUM, name)
+        return _ew(ctx, _ew(ctx, second, d, E.PROD, name), _f32(ctx, 4 * _CUBIC_A, name), E.SUB, name)
+
+    rest = _ew(ctx, one, t, E.SUB, name)
+    weights = [far(_ew(ctx, t, one, E.SUM, name)), near(t), near(rest), far(_ew(ctx, rest, one, E.SUM, name))]
+    taps = []
+    for k, weight in enumerate(weights):
+        tap = shape_clamp(ctx, shape_binary(ctx, "add", index, k - 1, name), 0, geometry.last, name)
+        taps.append((tap, weight))
+    return _weighted_sum(ctx, x, axis, taps, name)
+
+
+#: mode -> number of spatial dims it needs (None: 1 to 3)
+_MODES = {"nearest": None, "linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 @converts("interpolate_dyn")
@@ -145,28 +207,34 @@ def convert_interpolate_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name:
     scales: Optional[List[float]] = arg(args, kwargs, 4, "scales", None)
     rank = len(x.shape)
     spatial = size.shape[0]
-    if mode not in ("nearest", "bilinear"):
-        raise fail(ctx, target, name, f"mode '{mode}' is not implemented (nearest, bilinear)")
-    if spatial < 1 or rank != spatial + 2 or (mode == "bilinear" and spatial != 2) or spatial > 3:
+    if mode not in _MODES:
+        raise fail(ctx, target, name, f"mode '{mode}' is not implemented ({', '.join(_MODES)})")
+    wanted = _MODES[mode]
+    if rank != spatial + 2 or not 1 <= spatial <= 3 or (wanted is not None and spatial != wanted):
         raise fail(ctx, target, name, f"{mode} on a rank-{rank} input with a size of length {spatial}")
     if scales is not None and len(scales) != spatial:
         raise fail(ctx, target, name, f"scales {scales} must have {spatial} entries")
-    if x.dtype not in (trt.float32, trt.float16, trt.bfloat16) and mode == "bilinear":
-        raise fail(ctx, target, name, f"bilinear needs a floating input, got {x.dtype}")
+    interpolating = mode != "nearest"
+    if interpolating and x.dtype not in (trt.float32, trt.float16, trt.bfloat16):
+        raise fail(ctx, target, name, f"{mode} needs a floating input, got {x.dtype}")
     assert_shape(ctx, shape_compare(ctx, "gt", size, 0, name), "interpolate: output sizes must be positive", name)
     original = x.dtype
-    if mode == "bilinear":
+    if interpolating:
+        # aten accumulates reduced-precision inputs in float32 (opmath) too.
         x = cast_to(ctx, x, trt.float32, name)
     in_shape = shape_of(ctx, x, name)
     for position in range(spatial):
         axis = 2 + position
-        out_size = gather_dims(ctx, size, position, name)
-        in_size = gather_dims(ctx, in_shape, axis, name)
+        axis_name = f"{name}/axis{axis}"
         scale = None if scales is None or scales[position] is None else float(scales[position])
         if scale is not None and scale <= 0:
             raise fail(ctx, target, name, f"scale {scale} must be positive")
+        geometry = _Axis(ctx, gather_dims(ctx, size, position, axis_name), gather_dims(ctx, in_shape, axis, axis_name),
+                         axis_name)
         if mode == "nearest":
-            x = _nearest_axis(ctx, x, axis, out_size, in_size, scale, f"{name}/axis{axis}")
+            x = _nearest_axis(ctx, x, axis, geometry, scale, axis_name)
+        elif mode == "bicubic":
+            x = _cubic_axis(ctx, x, axis, geometry, scale, align_corners, axis_name)
         else:
-            x = _bilinear_axis(ctx, x, axis, out_size, in_size, scale, align_corners, f"{name}/axis{axis}")
+            x = _linear_axis(ctx, x, axis, geometry, scale, align_corners, axis_name)
     return cast_to(ctx, x, original, name)
