@@ -464,3 +464,24 @@ def test_topk_k_out_of_range_trips_assertion():
     execute_network(network, {"x": torch.randn(5, 5)}, cache=False)
     with pytest.raises(AssertionLayerError, match="topk k must be in"):
         execute_network(network, {"x": torch.randn(6, 5)}, cache=False)
+
+
+def test_mask_shape_mismatch_trips_assertion():
+    """x[mask] with a mask longer than x's rows: torch raises, the network's assertion too."""
+    from torch_tensorrt.dynamo.conversion._ConversionContext import ConversionContext
+
+    from trt_dyn._trt import trt
+    from trt_dyn.converters.selection import truthy, _assert_mask_covers
+    from trt_dyn.testing.executor import execute_network
+    from trt_dyn.testing.executor.errors import AssertionLayerError
+
+    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
+    network = builder.create_network(0)
+    ctx = ConversionContext(network)
+    x = network.add_input("x", trt.float32, (-1, 3))
+    s = network.add_input("s", trt.float32, (-1,))
+    _assert_mask_covers(ctx, truthy(ctx, s, "dd_mask_index", "m"), x, 0, "dd_mask_index", "index")
+    network.mark_output(network.add_identity(x).get_output(0))
+    execute_network(network, {"x": torch.randn(4, 3), "s": torch.randn(4)}, cache=False)
+    with pytest.raises(AssertionLayerError, match="mask shape must equal"):
+        execute_network(network, {"x": torch.randn(4, 3), "s": torch.randn(5)}, cache=False)

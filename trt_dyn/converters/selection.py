@@ -167,6 +167,29 @@ def truthy(ctx: Any, tensor: Any, prefix: str, name: str) -> Any:
                   "nonzero").get_output(0)
 
 
+def _assert_mask_covers(ctx: Any, mask: Any, source: Any, first_dim: int, prefix: str,
+                        name: str) -> None:
+    """torch raises when a mask's shape differs from the dims it indexes; so does the network."""
+    label = f"{prefix}:{name}"
+    mask_rank = len(mask.shape)
+    if all(mask.shape[i] >= 0 and mask.shape[i] == source.shape[first_dim + i]
+           for i in range(mask_rank)):
+        return
+    indexed = gather_dims(ctx, shape_of(ctx, source, label),
+                          list(range(first_dim, first_dim + mask_rank)), label)
+    equal = shape_compare(ctx, "eq", shape_of(ctx, mask, label), indexed, label)
+    # all dims equal: min over the per-dim equalities
+    as_int = ctx.net.add_cast(equal, trt.int32)
+    name_layer(as_int, label, "eq_int")
+    smallest = ctx.net.add_reduce(as_int.get_output(0), trt.ReduceOperation.MIN, 1, False)
+    name_layer(smallest, label, "all_eq")
+    valid = ctx.net.add_cast(smallest.get_output(0), trt.bool)
+    name_layer(valid, label, "all_eq_bool")
+    assert_shape(ctx, valid.get_output(0),
+                 f"mask shape must equal the indexed dims {first_dim}..{first_dim + mask_rank - 1}",
+                 label)
+
+
 def compact_true_positions(
     ctx: Any, mask: Any, prefix: str, name: str
 ) -> Tuple[Any, Any, Any]:
@@ -330,6 +353,7 @@ def convert_mask_index(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
         if a >= 0 and b >= 0 and a != b:
             raise fail(ctx, target, name, f"mask dim {axis} has size {a} but the indexed tensor's "
                        f"dim {leading + axis} has size {b}")
+    _assert_mask_covers(ctx, mask, source, leading, prefix, name)
     positions, count, _ = compact_true_positions(ctx, mask, prefix, name)
     shape = shape_of(ctx, source, f"{prefix}:{name}")
     parts = []
@@ -365,6 +389,7 @@ def masked_put(ctx: Any, base: Any, mask: Any, values: Any, prefix: str, name: s
     """
     rank, mask_rank = len(base.shape), len(mask.shape)
     rest_rank = rank - mask_rank
+    _assert_mask_covers(ctx, mask, base, 0, prefix, name)
     shape = shape_of(ctx, base, f"{prefix}:{name}")
     parts = [int64_constant(ctx, [-1], f"{prefix}:{name}")]
     if rest_rank:
