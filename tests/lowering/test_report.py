@@ -174,3 +174,16 @@ def test_build_engine_raises_the_report_before_any_converter_runs(monkeypatch):
         build_engine(ep)
     assert [m.op for m in error.value.report.missing] == ["aten.roll.default"]
     assert error.value.report.missing[0].line == _offending_line()
+
+
+class ReturnsSize(torch.nn.Module):
+    def forward(self, x):
+        return x * 2, x.shape[0] * 3
+
+
+def test_symbolic_output_is_reported():
+    ep = export_decomposed(ReturnsSize(), (torch.randn(5, 2),), ({0: Dim("N", min=2, max=64)},))
+    report = trt_dyn.report(ep)
+    assert not report.ok
+    assert report.missing[0].argument.startswith("output=")
+    assert "returns a symbolic int" in report.missing[0].reason

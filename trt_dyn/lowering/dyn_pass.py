@@ -134,7 +134,7 @@ class _Missing(Exception):
 
 def _entry(node: Node, argument: str, reason: str) -> MissingEntry:
     source, code = source_location(node.meta.get("stack_trace"))
-    return MissingEntry(op=_op_name(node.target) if node.op == "call_function" else node.op,
+    return MissingEntry(op=_op_name(node.target) if node.op == "call_function" else f"{node.op} {node.target}",
                         node=node.name, argument=argument, source=source, code=code, reason=reason)
 
 
@@ -163,6 +163,8 @@ def _consumer_problems(node: Node, memo: Dict[Node, Optional[Node]]) -> List[Mis
             return [_entry(symbolic[0], f"output={_describe(node.args[0])}",
                            "the graph returns a symbolic int; TensorRT engines return tensors only")]
         return []
+    if node.op in ("call_module", "call_method") and _symbolic_nodes((node.args, node.kwargs)):
+        return [_entry(node, _describe(list(node.args)), f"{node.op} {node.target} receives a symbolic value")]
     if node.op != "call_function" or _kind(node) != "tensor" or node.target in ASSERTIONS:
         return []
     if not _symbolic_nodes((node.args, node.kwargs)):
