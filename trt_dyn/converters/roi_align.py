@@ -61,7 +61,9 @@ ROI_ALIGN_OP = torch.ops.torchvision.roi_align.default
 
 _ids = itertools.count()
 _FLOAT_TYPES = {trt.float32: "float32", trt.float16: "float16"}
-_INT32_MAX = float(2**31 - 1)
+#: cap on grid sizes and trip counts before their int32 casts: exact in float32 (2**31 - 1 is not,
+#: it rounds up and overflows), and a loop that long means non-finite or absurd boxes anyway
+_GRID_CAP = float(2**30)
 
 E = trt.ElementWiseOperation
 U = trt.UnaryOperation
@@ -352,7 +354,7 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
     ph, pw = geo.pooled_h, geo.pooled_w
     zero = g.const(0.0, shape=(1, 1, 1, 1))
     one = g.const(1.0, shape=(1, 1, 1, 1))
-    big = g.const(_INT32_MAX, shape=(1, 1, 1, 1))
+    big = g.const(_GRID_CAP, shape=(1, 1, 1, 1))
 
     def largest(grid, what):
         # Max over the boxes and 0, as a (1, 1, 1, 1) tensor: the extra 0 row keeps the reduction
