@@ -118,12 +118,13 @@ def _linear_resize_reference(table, length):
 
 @pytest.mark.parametrize("size", [5, 8, 13])
 def test_get_rel_pos_matches_reference(size):
-    table = torch.randn(2 * 8 - 1, 4)  # trained for 8 positions
+    table = torch.randn(2 * 8 - 1, 4, generator=torch.Generator().manual_seed(size))  # trained for 8 positions
     result = get_rel_pos(size, size, table)
     resized = table if size == 8 else _linear_resize_reference(table, 2 * size - 1)
     for q in range(size):
         for k in range(size):
-            torch.testing.assert_close(result[q, k], resized[q - k + size - 1], rtol=1e-5, atol=1e-6)
+            # PyTorch computes source coordinates in float32, the reference in float64.
+            torch.testing.assert_close(result[q, k], resized[q - k + size - 1], rtol=1e-4, atol=1e-5)
 
 
 def test_anchors_match_explicit_loop():

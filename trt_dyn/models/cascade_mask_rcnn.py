@@ -9,7 +9,7 @@ for a given seed and nothing is downloaded.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import torch
 from torch import nn

@@ -11,7 +11,7 @@ identities, and an ``if`` on a traced size would pin the exported program to the
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
