@@ -345,3 +345,16 @@ def test_unsupported_dtype_names_op_and_node():
     assert error.node_name == "roi_align"
     assert "BF16" in message or "bfloat16" in message
     assert "test_roi_align.py" in message
+
+
+@pytest.mark.parametrize("sampling_ratio", [0, 2], ids=["adaptive", "sr2"])
+def test_non_finite_boxes_pool_to_zero(sampling_ratio):
+    """Non-finite boxes are undefined in torchvision; here they pool to 0 (and the loop stays short)."""
+    module = RoIAlign(output_size=(2, 2), sampling_ratio=sampling_ratio, aligned=True)
+    engine = build_roi_align(module)
+    features = torch.randn(BATCH, CHANNELS, 6, 7)
+    finite = torch.tensor([[1, 2.0, 3.0, 9.0, 8.0]])
+    rois = torch.cat([finite, torch.tensor([[0, 0.0, float("nan"), 5.0, 5.0], [1, 1.0, 1.0, float("inf"), 4.0]])])
+    got = execute(engine.network, {engine.input_names[0]: features, engine.input_names[1]: rois})
+    torch.testing.assert_close(got[:1], module(features, finite), rtol=1e-5, atol=1e-5)
+    assert torch.equal(got[1:], torch.zeros_like(got[1:]))

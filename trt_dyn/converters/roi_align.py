@@ -22,6 +22,8 @@ Semantics reproduced (torchvision's CPU kernel), per box ``n`` and output bin ``
 * ``out = sum(samples) / max(gh * gw, 1)``.
 * the batch index is truncated to an integer like torchvision; an index outside ``[0, B)`` (undefined
   behaviour in torchvision) is clamped into range here rather than read out of bounds.
+* non-finite box coordinates (undefined in torchvision) pool to 0: NaN sample coordinates count as
+  outside the map, and a non-finite adaptive grid is empty.
 
 How it is built (native layers only, no plugin, so TensorRT-RTX builds it): the features are laid
 out once as a (B*H*W, C) table and every bilinear corner is one ``IGatherLayer`` row gather.
@@ -240,8 +242,8 @@ class _Geometry:
             self.grid_h = self.grid_w = None
         else:
             # torchvision's ceil(roi_height / pooled_height) is ceil(bin_h), the same division.
-            self.grid_h = g.unary(self.bin_h, U.CEIL, "grid_h")
-            self.grid_w = g.unary(self.bin_w, U.CEIL, "grid_w")
+            self.grid_h = self._bounded_grid(g.unary(self.bin_h, U.CEIL, "grid_h"), "grid_h")
+            self.grid_w = self._bounded_grid(g.unary(self.bin_w, U.CEIL, "grid_w"), "grid_w")
 
         # Batch index: torchvision truncates; valid indices are >= 0 so floor(max(b, 0)) is the same.
         shape = g._named(g.net.add_shape(features), "features_shape")
@@ -260,6 +262,13 @@ class _Geometry:
         index = g.minimum(index, g.sub(batch_f, one, "B_minus1"), "batch_clamp")
         self.batch_index = g.cast(index, trt.int32, "batch_i32")  # (N, 1, 1, 1)
         self.plane = g.mul(self.height, self.width, "HW")  # (1, 1, 1, 1) int32
+
+    def _bounded_grid(self, grid: "trt.ITensor", what: str) -> "trt.ITensor":
+        """Non-finite boxes (undefined in torchvision) get an empty grid instead of a near-endless
+        loop: NaN or a grid beyond ``_GRID_CAP`` becomes 0, so such a box pools to 0."""
+        g = self.g
+        usable = g.binary(grid, g.const(_GRID_CAP, shape=(1, 1, 1, 1)), E.LESS, f"{what}_finite")
+        return g.select(usable, grid, g.const(0.0, shape=(1, 1, 1, 1)), f"{what}_bounded")
 
     def count(self, sampling_ratio: int) -> "trt.ITensor":
         g = self.g
@@ -285,6 +294,10 @@ def _axis_samples(g: _Net, start, bin_size, grid, bins, steps, limit_f, limit_i,
     minus_one = g.const(-1.0, shape=(1, 1, 1, 1))
     zero = g.const(0.0, shape=(1, 1, 1, 1))
     one = g.const(1.0, shape=(1, 1, 1, 1))
+    # A NaN coordinate (from a non-finite box, undefined in torchvision) is moved below -1, i.e. out
+    # of the map: its sample is 0 and no NaN reaches the float-to-int index cast.
+    is_number = g.binary(coord, coord, E.EQUAL, f"{axis}_not_nan")
+    coord = g.select(is_number, coord, g.const(-2.0, shape=(1, 1, 1, 1)), f"{axis}_nan_outside")
     below = g.binary(coord, minus_one, E.LESS, f"{axis}_below")
     above = g.binary(coord, limit_f, E.GREATER, f"{axis}_above")
     invalid = g.binary(below, above, E.OR, f"{axis}_outside")
