@@ -197,3 +197,13 @@ def test_benchmark_model_sizes_span_the_range():
     assert all(s % step == 0 for s in sizes) and sizes == sorted(sizes)
     with pytest.raises(ValueError, match="count"):
         cascade_benchmark_model(0)
+
+
+def test_a_batch_gives_each_images_own_detections(model):
+    first, second = random_image(288, 352, seed=5), random_image(288, 352, seed=6)
+    with torch.no_grad():
+        batched = model(torch.cat([first, second]))
+        alone = [model(first), model(second)]
+    for i in range(2):
+        for got, want in zip(batched, alone[i]):
+            torch.testing.assert_close(got[i : i + 1], want, rtol=1e-4, atol=1e-4)
