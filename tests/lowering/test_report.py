@@ -187,3 +187,15 @@ def test_symbolic_output_is_reported():
     assert not report.ok
     assert report.missing[0].argument.startswith("output=")
     assert "returns a symbolic int" in report.missing[0].reason
+
+
+def test_lowering_twice_changes_nothing_more():
+    dims = ({2: Dim("H", min=2, max=32), 3: Dim("W", min=2, max=32)},)
+    ep = export_decomposed(Mixed(), (torch.randn(2, 3, 5, 7),), dims)
+    trt_dyn.lower(ep)
+    code = ep.graph_module.code
+    assert "trt_dyn.reshape_dyn" in code and "arange_dyn" in code
+    trt_dyn.lower(ep)
+    assert ep.graph_module.code == code
+    report = trt_dyn.report(ep)
+    assert report.ok and report.dynamic and not report.rewritten
