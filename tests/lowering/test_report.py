@@ -199,3 +199,22 @@ def test_lowering_twice_changes_nothing_more():
     assert ep.graph_module.code == code
     report = trt_dyn.report(ep)
     assert report.ok and report.dynamic and not report.rewritten
+
+
+def _new_zeros_elsewhere(x):
+    return x.new_zeros((x.shape[0], 2), device="meta"), x.view(-1, x.shape[0])
+
+
+def test_adapter_problems_are_found_before_anything_changes():
+    """A row's adapter refuses a call (new_zeros on another device): it is in the report, and
+    "raise" mode leaves the graph exactly as it was."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gm = make_fx(_new_zeros_elsewhere, tracing_mode="symbolic")(torch.randn(6, 9))
+    code = gm.code
+    report = trt_dyn.report(gm)
+    assert [m.op for m in report.missing] == ["aten.new_zeros.default"]
+    assert "device" in report.missing[0].argument
+    with pytest.raises(MissingDynVariantError):
+        trt_dyn.lower(gm)
+    assert gm.code == code

@@ -210,8 +210,16 @@ def analyse(gm: GraphModule) -> DynReport:
     if not report.dynamic:
         return report
     memo: Dict[Node, Optional[Node]] = {}
+    planner = _Planner(gm)
     for node in gm.graph.nodes:
-        report.missing.extend(_consumer_problems(node, memo))
+        problems = _consumer_problems(node, memo)
+        if not problems and node.op == "call_function" and node.target in RULES and _kind(node) == "tensor" \
+                and _symbolic_nodes((node.args, node.kwargs)):
+            try:
+                planner.apply(node, RULES[node.target])
+            except _Missing as missing:
+                problems = [missing.entry]
+        report.missing.extend(problems)
     return report
 
 
@@ -269,6 +277,8 @@ class Builder:
     # -- shape values -------------------------------------------------------------------------
     def scalar(self, value: Any) -> Node:
         """A 0-d shape tensor for a Python number, a SymInt/SymFloat node or a shape-tensor node."""
+        if isinstance(value, _Planned):
+            return value
         if isinstance(value, Node):
             kind = _kind(value)
             if kind == "tensor":
@@ -282,6 +292,8 @@ class Builder:
 
     def shape(self, values: Any) -> Node:
         """A 1-d shape tensor for a list of ints / SymInt nodes (or an existing shape-tensor node)."""
+        if isinstance(values, _Planned):
+            return values
         if isinstance(values, Node):
             if _kind(values) == "tensor":
                 return values
@@ -300,7 +312,7 @@ class Builder:
             parts.append(self.scalar(item))
         if run or not parts:
             parts.append(self.const(dyn.const.default, list(run)))
-        if len(parts) == 1 and parts[0].target is dyn.const.default:
+        if len(parts) == 1 and getattr(parts[0], "target", None) is dyn.const.default:
             return parts[0]
         return self.call(dyn.shape_cat_dyn.default, parts)
 
@@ -376,8 +388,11 @@ class Builder:
             if value is not default and value != default:
                 raise self.unsupported(node, f"{name}={_describe(value)}",
                                        f"{_op_name(rule.op)} has no argument for '{name}'")
+        return self._emit(node, rule.op, tuple(args), kwargs)
+
+    def _emit(self, node: Node, op: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Node:
         with self.graph.inserting_before(node):
-            new = self.graph.call_function(rule.op, tuple(args), kwargs)
+            new = self.graph.call_function(op, args, kwargs)
         new.meta.update(node.meta)
         return new
 
@@ -397,6 +412,34 @@ class Builder:
             raise self.unsupported(node, f"{source}={_describe(value)}",
                                    f"{_op_name(rule.op)} takes '{arg.name}' as a static value")
         return torch.fx.node.map_arg(value, lambda n: _static_value(n) if _kind(n) == "static" else n)
+
+
+class _Planned:
+    """Stands for a node the planner would create (nothing is added to the graph)."""
+
+    def __init__(self, op: Any):
+        self.target = op
+
+
+class _Planner(Builder):
+    """Runs a row exactly as :meth:`Builder.apply` does, creating no nodes, to find the problems
+    only a row's adapter or argument mapping can see (so "raise" mode changes nothing)."""
+
+    def __init__(self, gm: GraphModule):  # noqa: D401  (no fake mode, no insertion points needed)
+        self.gm = gm
+        self.graph = gm.graph
+
+    def call(self, op: Any, *args: Any, **kwargs: Any) -> Any:
+        return _Planned(op)
+
+    def const(self, op: Any, value: Any) -> Any:
+        return _Planned(op)
+
+    def dyn_of(self, node: Node) -> Any:
+        return _Planned(node.target)
+
+    def _emit(self, node: Node, op: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        return _Planned(op)
 
 
 def _is_integer(value: Any) -> bool:
