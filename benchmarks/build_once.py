@@ -1,20 +1,32 @@
 """Build once for all shapes vs rebuild per shape.
 
 For K image sizes, the total time of K static-shape builds (export + convert + build at each size) is compared with
-one dynamic build covering all of them. The ratio is taken in one run so it survives a noisy machine.
+one dynamic build covering all of them. The ratio is taken in one run so it survives a noisy machine. The small
+model builds through :func:`trt_dyn.build.build_engine`; the Cascade Mask R-CNN replica compiles through
+:func:`trt_dyn.testing.compile_cpu` (``require_full_compilation=True``, one engine), exported statically per size
+and once with :func:`trt_dyn.models.export_cascade` for the dynamic engine.
+
+    python benchmarks/build_once.py [--model small|cascade] [--count K] [--repeats R]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import sys
 import time
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.export import Dim
 
-from _common import markdown_table, timed
-from trt_dyn.build import build_engine
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from _common import markdown_table, timed  # noqa: E402
+from trt_dyn.build import build_engine  # noqa: E402
 
 
 class ConvPyramid(torch.nn.Module):
@@ -32,14 +44,8 @@ class ConvPyramid(torch.nn.Module):
         return self.lateral(f1) + torch.nn.functional.interpolate(f2, scale_factor=2.0, mode="nearest")
 
 
-def _model_and_sizes(name: str, count: int) -> Tuple[torch.nn.Module, List[int], int, int, int]:
-    if name == "cascade":
-        from trt_dyn.models import cascade_benchmark_model
-
-        return cascade_benchmark_model(count)
-    lo, hi, step = 64, 256, 32
-    sizes = [lo + step * ((i * ((hi - lo) // step)) // max(1, count - 1)) for i in range(count)]
-    return ConvPyramid().eval(), sizes, lo, hi, step
+def _small_sizes(count: int, lo: int = 64, hi: int = 256, step: int = 32) -> List[int]:
+    return [lo + step * ((i * ((hi - lo) // step)) // max(1, count - 1)) for i in range(count)]
 
 
 def _static_build(model: torch.nn.Module, size: int) -> None:
@@ -54,34 +60,106 @@ def _dynamic_build(model: torch.nn.Module, lo: int, hi: int, example_size: int) 
     build_engine(torch.export.export(model, (example,), dynamic_shapes=(dims,)))
 
 
-def run(model_name: str = "small", count: int = 5, repeats: int = 3) -> Dict[str, Any]:
-    torch.manual_seed(0)
-    model, sizes, lo, hi, _ = _model_and_sizes(model_name, count)
-    static_seconds, static_samples, _ = timed(
-        lambda: [_static_build(model, size) for size in sizes], repeats
-    )
-    dynamic_seconds, dynamic_samples, _ = timed(
-        lambda: _dynamic_build(model, lo, hi, sizes[len(sizes) // 2]), repeats
-    )
+def _result(model_name: str, sizes: Sequence[int], repeats: int, static: Tuple[float, List[float]],
+            dynamic: Tuple[float, List[float]], **extra: Any) -> Dict[str, Any]:
     return {
         "model": model_name,
-        "sizes": sizes,
+        "sizes": list(sizes),
         "repeats": repeats,
-        "static_total_s": static_seconds,
-        "static_samples_s": static_samples,
-        "dynamic_s": dynamic_seconds,
-        "dynamic_samples_s": dynamic_samples,
-        "ratio_static_over_dynamic": static_seconds / dynamic_seconds,
+        "static_total_s": static[0],
+        "static_samples_s": static[1],
+        "dynamic_s": dynamic[0],
+        "dynamic_samples_s": dynamic[1],
+        "ratio_static_over_dynamic": static[0] / dynamic[0],
+        **extra,
     }
 
 
-def table(result: Dict[str, Any]) -> str:
+def run_small(count: int = 5, repeats: int = 3, lo: int = 64, hi: int = 256) -> Dict[str, Any]:
+    """K static builds vs one dynamic build of :class:`ConvPyramid` (export + convert + build each)."""
+    torch.manual_seed(0)
+    model = ConvPyramid().eval()
+    sizes = _small_sizes(count, lo, hi)
+    static_seconds, static_samples, _ = timed(lambda: [_static_build(model, size) for size in sizes], repeats)
+    dynamic_seconds, dynamic_samples, _ = timed(
+        lambda: _dynamic_build(model, lo, hi, sizes[len(sizes) // 2]), repeats
+    )
+    return _result("small (conv pyramid)", sizes, repeats, (static_seconds, static_samples),
+                   (dynamic_seconds, dynamic_samples))
+
+
+def compile_cascade_static(model: torch.nn.Module, size: int) -> Any:
+    """Export the replica at one image size and compile it to one engine (TensorRT builds on the CPU)."""
+    from trt_dyn.testing import compile_cpu
+
+    example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(size)) * 255
+    with torch.no_grad():
+        program = torch.export.export(model, (example,))
+    return compile_cpu(program, require_full_compilation=True, min_block_size=1)
+
+
+def compile_cascade_dynamic(model: torch.nn.Module, lo: int, hi: int, step: int) -> Tuple[Any, Any, float]:
+    """(exported program, compiled module, export seconds) for the replica with H, W dynamic in [lo, hi]."""
+    from trt_dyn.models import export_cascade
+    from trt_dyn.testing import compile_cpu
+
+    start = time.perf_counter()
+    program = export_cascade(model, lo, hi, step)
+    export_seconds = time.perf_counter() - start
+    return program, compile_cpu(program, require_full_compilation=True, min_block_size=1), export_seconds
+
+
+def run_cascade(count: int = 5, repeats: int = 1,
+                dynamic: Optional[Callable[[], Tuple[float, Any]]] = None) -> Dict[str, Any]:
+    """K static compiles of the Cascade replica vs one dynamic compile (export + compile each, 1 engine).
+
+    ``dynamic``: a function doing the dynamic export + compile once and returning (seconds, anything);
+    the default exports and compiles here. Static and dynamic runs alternate, so a load change on a
+    shared machine hits both sides.
+    """
+    from trt_dyn.models import cascade_benchmark_model
+
+    model, sizes, lo, hi, step = cascade_benchmark_model(count)
+    if dynamic is None:
+        def dynamic() -> Tuple[float, Any]:
+            start = time.perf_counter()
+            compile_cascade_dynamic(model, lo, hi, step)
+            return time.perf_counter() - start, None
+
+    static_samples: List[float] = []
+    dynamic_samples: List[float] = []
+    per_size: Dict[int, List[float]] = {size: [] for size in sizes}
+    for _ in range(max(1, repeats)):
+        total = 0.0
+        for size in sizes:
+            start = time.perf_counter()
+            compile_cascade_static(model, size)
+            per_size[size].append(time.perf_counter() - start)
+            total += per_size[size][-1]
+        static_samples.append(total)
+        dynamic_samples.append(dynamic()[0])
+    return _result(
+        "Cascade Mask R-CNN replica", sizes, repeats,
+        (statistics.median(static_samples), static_samples), (statistics.median(dynamic_samples), dynamic_samples),
+        static_per_size_s={str(size): statistics.median(samples) for size, samples in per_size.items()},
+        dynamic_range=[lo, hi, step],
+    )
+
+
+def run(model_name: str = "small", count: int = 5, repeats: int = 3) -> Dict[str, Any]:
+    if model_name == "cascade":
+        return run_cascade(count, repeats)
+    return run_small(count, repeats)
+
+
+def table(results: Any) -> str:
+    results = [results] if isinstance(results, dict) else list(results)
     return markdown_table(
-        ["model", "K sizes", f"{len(result['sizes'])} static builds (s)", "1 dynamic build (s)", "ratio"],
+        ["model", "K image sizes", "K static builds, total (s)", "1 dynamic build (s)", "static / dynamic", "repeats"],
         [[
-            result["model"], ", ".join(map(str, result["sizes"])), result["static_total_s"],
-            result["dynamic_s"], result["ratio_static_over_dynamic"],
-        ]],
+            r["model"], ", ".join(map(str, r["sizes"])), r["static_total_s"], r["dynamic_s"],
+            r["ratio_static_over_dynamic"], r["repeats"],
+        ] for r in results],
     )
 
 
@@ -89,6 +167,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="small", choices=["small", "cascade"])
     parser.add_argument("--count", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=None, help="default: 3 (small), 1 (cascade)")
     args = parser.parse_args()
-    print(table(run(args.model, args.count, args.repeats)))
+    repeats = args.repeats or (1 if args.model == "cascade" else 3)
+    print(table(run(args.model, args.count, repeats)))

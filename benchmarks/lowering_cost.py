@@ -8,8 +8,11 @@ copies of that block's aten graph. The pass is timed on a fresh copy each repeat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
-from typing import Any, Dict, List, Sequence
+import functools
+import time
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +61,8 @@ def chained(block: torch.fx.GraphModule, min_nodes: int) -> torch.fx.GraphModule
 
 def run(sizes: Sequence[int] = (1_000, 5_000, 10_000, 50_000), repeats: int = 3) -> Dict[str, Any]:
     block = block_graph()
+    # first-call costs (op lookups, dispatcher caches) would land on the smallest graph and fake the spread
+    trt_dyn.lower(chained(block, 2))
     rows: List[Dict[str, Any]] = []
     for size in sizes:
         template = chained(block, size)
@@ -65,21 +70,58 @@ def run(sizes: Sequence[int] = (1_000, 5_000, 10_000, 50_000), repeats: int = 3)
         copies = [copy.deepcopy(template) for _ in range(repeats)]
         pending = iter(copies)
         seconds, samples, lowered = timed(lambda: trt_dyn.lower(next(pending)), repeats)
+        new_nodes = len(lowered.graph.nodes) - nodes
         remaining_sym = sum(
             1 for node in lowered.graph.nodes if node.op == "call_function" and node.target is torch.ops.aten.sym_size.int
         )
         rows.append({
             "nodes": nodes, "median_s": seconds, "samples_s": samples,
             "us_per_node": 1e6 * seconds / nodes, "sym_size_nodes_left": remaining_sym,
+            "nodes_after": len(lowered.graph.nodes), "node_delta": new_nodes,
         })
     per_node = [row["us_per_node"] for row in rows]
     return {"rows": rows, "per_node_spread": max(per_node) / min(per_node), "repeats": repeats}
 
 
+@contextlib.contextmanager
+def timed_post_lowering_passes() -> Iterator[Dict[str, float]]:
+    """Time every pass of torch_tensorrt's post-lowering pipeline while the block runs.
+
+    Yields {pass name: seconds, summed over calls}; trt_dyn's passes keep their own names, upstream's
+    are summed under ``upstream post-lowering passes``. The pass list is restored afterwards.
+    """
+    from trt_dyn.lowering import pipeline
+
+    passes = pipeline._upstream_pass_list()
+    ours = {pipeline._key(fn) for fn in pipeline.PASSES}
+    seconds: Dict[str, float] = {}
+
+    def timing(fn: Callable, name: str) -> Callable:
+        @functools.wraps(fn)
+        def timed_pass(gm: torch.fx.GraphModule, settings: Any = None) -> torch.fx.GraphModule:
+            start = time.perf_counter()
+            try:
+                return fn(gm, settings)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+
+        return timed_pass
+
+    saved = list(passes)
+    passes[:] = [
+        timing(fn, fn.__name__ if pipeline._key(fn) in ours else "upstream post-lowering passes") for fn in passes
+    ]
+    try:
+        yield seconds
+    finally:
+        passes[:] = saved
+
+
 def table(result: Dict[str, Any]) -> str:
     return markdown_table(
-        ["graph nodes", "lower() median (s)", "µs / node", "sym_size nodes left"],
-        [[r["nodes"], r["median_s"], r["us_per_node"], r["sym_size_nodes_left"]] for r in result["rows"]],
+        ["graph nodes", "nodes after", "lower() median (s)", "µs / node", "sym_size nodes left", "repeats"],
+        [[r["nodes"], r["nodes_after"], r["median_s"], r["us_per_node"], r["sym_size_nodes_left"], result["repeats"]]
+         for r in result["rows"]],
     ) + f"\n\nµs/node spread (max/min): {result['per_node_spread']:.2f}"
 
 
