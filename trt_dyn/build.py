@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -33,6 +33,8 @@ class BuiltEngine:
     #: one dict per optimization profile: input name -> (min, opt, max)
     profiles: List[Dict[str, Tuple[Shape, Shape, Shape]]]
     build_seconds: float
+    #: of build_seconds, the time spent converting FX nodes into the network (the rest is TensorRT's builder)
+    convert_seconds: float = 0.0
     #: the interpreter owns the builder, network and weight buffers; keep it alive with the network
     _owner: Any = field(default=None, repr=False)
 
@@ -67,6 +69,58 @@ def _read_profiles(interpreter: Any) -> List[Dict[str, Tuple[Shape, Shape, Shape
     return profiles
 
 
+class BuildProgress:
+    """Prints conversion progress (every ~10% of the FX nodes) and TensorRT builder phases, one line each.
+
+    Lines, not a redrawn bar, so that logs of long CPU builds stay readable.
+    """
+
+    def __init__(self, write: Callable[[str], None] = print, prefix: str = "  ") -> None:
+        self.write = write
+        self.prefix = prefix
+
+    def conversion(self, done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if done == total or done % step == 0:
+            self.write(f"{self.prefix}converting FX nodes to TensorRT layers: {done}/{total}")
+
+    def builder_monitor(self) -> Any:
+        progress = self
+
+        class LineMonitor(trt.IProgressMonitor):  # type: ignore[misc]
+            def __init__(self) -> None:
+                trt.IProgressMonitor.__init__(self)
+                self._depth: Dict[str, int] = {}
+
+            def phase_start(self, phase_name: str, parent_phase: Optional[str], num_steps: int) -> None:
+                depth = self._depth.get(parent_phase, -1) + 1 if parent_phase else 0
+                self._depth[phase_name] = depth
+                if depth <= 1:
+                    progress.write(f"{progress.prefix}{'  ' * depth}TensorRT builder: {phase_name} ({num_steps} steps)")
+
+            def step_complete(self, phase_name: str, step: int) -> bool:
+                return True
+
+            def phase_finish(self, phase_name: str) -> None:
+                self._depth.pop(phase_name, None)
+
+        return LineMonitor()
+
+
+_progress: List[BuildProgress] = []
+
+
+@contextlib.contextmanager
+def report_progress(progress: Optional[BuildProgress] = None) -> Iterator[BuildProgress]:
+    """Show conversion and build progress for every engine captured inside the block."""
+    progress = progress or BuildProgress()
+    _progress.append(progress)
+    try:
+        yield progress
+    finally:
+        _progress.remove(progress)
+
+
 @contextlib.contextmanager
 def capture_builds() -> Iterator[List[BuiltEngine]]:
     """Record every engine that torch_tensorrt's interpreter builds inside the block."""
@@ -76,6 +130,27 @@ def capture_builds() -> Iterator[List[BuiltEngine]]:
     records: List[BuiltEngine] = []
 
     class RecordingInterpreter(base):  # type: ignore[misc, valid-type]
+        _converted_nodes = 0
+        _convert_seconds = 0.0
+
+        def run_node(self, node: torch.fx.Node) -> Any:
+            result = super().run_node(node)
+            self._converted_nodes += 1
+            if _progress:
+                _progress[-1].conversion(self._converted_nodes, len(self.module.graph.nodes))
+            return result
+
+        def _construct_trt_network_def(self) -> None:
+            start = time.perf_counter()
+            super()._construct_trt_network_def()
+            self._convert_seconds = time.perf_counter() - start
+
+        def _populate_trt_builder_config(self, *args: Any, **kwargs: Any) -> Any:
+            config = super()._populate_trt_builder_config(*args, **kwargs)
+            if _progress and config.progress_monitor is None:
+                config.progress_monitor = _progress[-1].builder_monitor()
+            return config
+
         def run(self, *args: Any, **kwargs: Any) -> Any:
             # torch_tensorrt frees the host copies of the weights after building; the network
             # points at them, so they must outlive it for the layers to be read back.
@@ -92,6 +167,7 @@ def capture_builds() -> Iterator[List[BuiltEngine]]:
                     output_names=list(result.output_names),
                     profiles=_read_profiles(self),
                     build_seconds=seconds,
+                    convert_seconds=self._convert_seconds,
                     _owner=self,
                 )
             )
@@ -131,4 +207,4 @@ def build_engine(
     return records[0]
 
 
-__all__ = ["BuiltEngine", "capture_builds", "build_engine", "default_settings", "trt"]
+__all__ = ["BuiltEngine", "BuildProgress", "report_progress", "capture_builds", "build_engine", "default_settings", "trt"]
