@@ -48,6 +48,8 @@ CASES = {
               (3, 5), (2, 5), "sum to the dim size"),
     "expand": (lambda ctx, x, a, b: views.convert_expand_dyn(ctx, ops.expand_dyn.default, (x, st.as_shape_tensor(ctx, [a, 6], "s")), {}, "n"),
                (2, 1), (2, 3), "expand"),
+    "expand_new_dim": (lambda ctx, x, a, b: views.convert_expand_dyn(ctx, ops.expand_dyn.default, (x, st.as_shape_tensor(ctx, [st.shape_binary(ctx, "sub", a, 3, "m"), a, b], "s")), {}, "n"),
+                       (4, 5), (2, 5), "new leading dim"),
     "arange": (lambda ctx, x, a, b: creation.convert_arange_dyn(ctx, ops.arange_dyn.default, (a, b, st.as_scalar_tensor(ctx, 1, "one")), {}, "n"),
                (2, 5), (5, 2), "inconsistent with step sign"),
     "pad": (lambda ctx, x, a, b: slicing.convert_pad_dyn(ctx, ops.pad_dyn.default, (x, st.as_shape_tensor(ctx, [st.shape_binary(ctx, "sub", 0, a, "m"), 0], "p")), {}, "n"),

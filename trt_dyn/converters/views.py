@@ -83,6 +83,11 @@ def broadcast_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: st
     compatible = shape_or(ctx, [keep, shape_compare(ctx, "eq", shape, current, name),
                                 shape_compare(ctx, "eq", current, 1, name)], name)
     assert_shape(ctx, compatible, "expand: a target size differs from a non-1 input size", name)
+    added = rank - len(tensor.shape)
+    if added:
+        # torch.expand refuses -1 for the new leading dims (there is no size to keep).
+        leading = gather_dims(ctx, shape, list(range(added)), name)
+        assert_shape(ctx, shape_compare(ctx, "gt", leading, -1, name), "expand: -1 for a new leading dim", name)
     # stride = clamp(current - 1, 0, 1): 0 for broadcast (size-1) dims, 1 otherwise.
     stride = shape_binary(ctx, "max", shape_binary(ctx, "min", shape_binary(ctx, "sub", current, 1, name), 1, name), 0, name)
     layer = ctx.net.add_slice(padded, [0] * rank, [1] * rank, [1] * rank)
