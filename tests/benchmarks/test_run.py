@@ -47,7 +47,7 @@ def test_tiny_run_writes_every_section(tmp_path, capsys):
     assert math.isclose(small["ratio_static_over_dynamic"], small["static_total_s"] / small["dynamic_s"])
 
     scaling = sections["lowering"]["scaling"]
-    assert [row["nodes"] for row in scaling["rows"]] >= [200, 400] and len(scaling["rows"]) == 2
+    assert len(scaling["rows"]) == 2
     assert all(row["nodes"] >= size for row, size in zip(scaling["rows"], (200, 400)))
     assert all(row["sym_size_nodes_left"] == 0 and positive(row["us_per_node"]) for row in scaling["rows"])
     assert scaling["per_node_spread"] >= 1.0
