@@ -105,7 +105,7 @@ def run_cascade_demo(out_dir: str, sizes: Sequence[Tuple[int, int]], measure_ups
     spec = {"min": (1, 3, MIN_HW, MIN_HW), "opt": (1, 3, 512, 528), "max": (1, 3, MAX_HW, MAX_HW)}
 
     print("[2/5] trt_dyn.report on the exported program")
-    report = trt_dyn.report(program.run_decompositions({}))
+    report = trt_dyn.report(program)
     print(f"  symbolic uses without a dyn variant: {len(report.missing)}; planned dyn rewrites: "
           f"{sum(report.rewritten.values())}")
     if report.missing:

@@ -476,9 +476,15 @@ def _graph_module(graph_module_or_program: Any) -> GraphModule:
 def report(graph_module_or_program: Any) -> DynReport:
     """What the dyn lowering would rewrite and what it is missing (the graph is not changed).
 
+    An ``ExportedProgram`` is first decomposed (on a copy) with torch_tensorrt's decomposition table, so the
+    report speaks of the graph torch_tensorrt's lowering passes will see; a ``GraphModule`` is analysed as given.
     ``str(report)`` is a readable table; ``report.missing`` entries carry op, node name, the
     symbolic argument and the user's ``file:line``.
     """
+    if isinstance(graph_module_or_program, torch.export.ExportedProgram):
+        from torch_tensorrt.dynamo.lowering import get_decompositions
+
+        graph_module_or_program = graph_module_or_program.run_decompositions(get_decompositions())
     gm = _graph_module(graph_module_or_program)
     result = analyse(gm)
     if result.dynamic:
