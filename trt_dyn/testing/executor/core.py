@@ -352,8 +352,10 @@ class NetworkExecutor:
         index_of = {id(layer): index for index, layer in enumerate(self.layers)}
         token = _CACHE.set((self.cache, index_of))
         try:
-            self._ensure([self.producer[name][0] for name in self.output_names if name in self.producer])
+            # Assertion inputs are shape tensors, which TensorRT checks when the input shapes are set,
+            # before anything runs: a violated size contract must surface as its assertion message.
             self._ensure(self.assertions)
+            self._ensure([self.producer[name][0] for name in self.output_names if name in self.producer])
             result = {}
             for name in self.output_names:
                 if name not in self.values:
