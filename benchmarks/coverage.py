@@ -8,9 +8,7 @@ engines built on the CPU, never run) twice per stack:
 
 * ``require_full_compilation=False, min_block_size=1``: how many TensorRT engines the partitioner made
   and how many computation nodes it left to PyTorch (which ops);
-* ``require_full_compilation=True``: one engine, or the first line of the error. When the partitioned
-  compile already gave one engine and nothing for PyTorch, the graph is the same and this compile is
-  not repeated (recorded as ``"inferred": true``).
+* ``require_full_compilation=True``: one engine, or the first line of the error.
 
 The ``upstream`` stack runs in a subprocess that never imports trt_dyn's ops, converters or lowering:
 only ``trt_dyn/no_gpu.py`` (loaded by file path and installed) and the CPU test plumbing, as in
@@ -224,11 +222,7 @@ def measure_case(name: str, case: Case, classes: Dict[str, Dict[str, Any]]) -> D
         row["export_error"] = _first_line(error)
         return row
     row["partitioned"] = compile_stats(program, full=False)
-    part = row["partitioned"]
-    if part["ok"] and part["engines"] == 1 and part["pytorch_nodes"] == 0:
-        row["full"] = {"ok": True, "inferred": True}
-    else:
-        row["full"] = compile_stats(program, full=True)
+    row["full"] = compile_stats(program, full=True)
     return row
 
 
@@ -331,7 +325,7 @@ def table(result: Dict[str, Any]) -> str:
         else:
             engines, nodes, ops = "error", "-", part.get("error", "-")
         if full.get("ok"):
-            full_text = "1 engine" if full.get("inferred") or full.get("engines") == 1 else f"{full['engines']} engines"
+            full_text = "1 engine" if full.get("engines") == 1 else f"{full['engines']} engines"
         else:
             full_text = full.get("error", "-")
         rows.append([row["pattern"], row["stack"], engines, nodes, ops, full_text])

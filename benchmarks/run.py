@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -182,7 +181,9 @@ def section_fallback(config: Dict[str, Any], cascade: Optional[CascadeCompile]) 
 
     result = fallback_cost.run(config["tiny"])
     independent = [name for name, same in result["shape_independent"].items() if same]
-    note = ("Layer counts are shape-independent (the same at every profile) for: " + "; ".join(independent) + "."
+    note = ("Layer counts are shape-independent (the same at every profile) for: " + "; ".join(independent) + ". "
+            "The network is fixed; the work each layer does at run time still grows with N (and, for the adaptive "
+            "roi_align grid, the ILoop trip count with the largest box), which only a GPU run can time."
             if independent else "")
     if config["tiny"]:
         note = "Tiny configuration: one profile only."
