@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -102,7 +102,20 @@ def _spatial(layer: Any, x: torch.Tensor, n: int) -> None:
         raise unsupported(layer, None, f"{x.dtype} input")
 
 
-def run_convolution(layer: trt.IConvolutionLayer, inputs: Inputs) -> List[torch.Tensor]:
+class _ConvGeometry(NamedTuple):
+    x: torch.Tensor
+    kernel_size: List[int]
+    groups: int
+    kernel: torch.Tensor
+    bias: Optional[torch.Tensor]
+    stride: List[int]
+    dilation: List[int]
+    pre: List[int]
+    post: List[int]
+
+
+def _geometry(layer: Any, inputs: Inputs, transposed: bool) -> _ConvGeometry:
+    """What convolution and deconvolution layers share: checked input, groups, weights, strides, paddings."""
     x = inputs[0]
     ks = list(dims(layer.kernel_size_nd))
     n = len(ks)
@@ -112,11 +125,22 @@ def run_convolution(layer: trt.IConvolutionLayer, inputs: Inputs) -> List[torch.
     c = x.shape[1]
     if c % groups or out_maps % groups:
         raise fail(layer, f"{c} input channels / {out_maps} output maps do not split into {groups} groups")
-    kernel, bias = _kernel_and_bias(layer, inputs, [out_maps, c // groups, *ks], out_maps)
-    stride = _nd(layer, layer.stride_nd, n, "stride", 1)
-    dilation = _nd(layer, layer.dilation_nd, n, "dilation", 1)
-    pre = _nd(layer, layer.pre_padding, n, "pre_padding", 0)
-    post = _nd(layer, layer.post_padding, n, "post_padding", 0)
+    # KCRS for convolution; CKRS ([input channels, output maps per group, *kernel]) for deconvolution,
+    # which is torch's conv_transpose layout
+    layout = [c, out_maps // groups, *ks] if transposed else [out_maps, c // groups, *ks]
+    kernel, bias = _kernel_and_bias(layer, inputs, layout, out_maps)
+    return _ConvGeometry(
+        x, ks, groups, kernel, bias,
+        stride=_nd(layer, layer.stride_nd, n, "stride", 1),
+        dilation=_nd(layer, layer.dilation_nd, n, "dilation", 1),
+        pre=_nd(layer, layer.pre_padding, n, "pre_padding", 0),
+        post=_nd(layer, layer.post_padding, n, "post_padding", 0),
+    )
+
+
+def run_convolution(layer: trt.IConvolutionLayer, inputs: Inputs) -> List[torch.Tensor]:
+    x, ks, groups, kernel, bias, stride, dilation, pre, post = _geometry(layer, inputs, transposed=False)
+    n = len(ks)
     pre, post, extra = _forward_padding(layer, layer.padding_mode, x.shape[2:], ks, stride, dilation, pre, post)
     full_post = [p + e for p, e in zip(post, extra)]
     v = x.float()
@@ -130,21 +154,8 @@ def run_convolution(layer: trt.IConvolutionLayer, inputs: Inputs) -> List[torch.
 
 
 def run_deconvolution(layer: trt.IDeconvolutionLayer, inputs: Inputs) -> List[torch.Tensor]:
-    x = inputs[0]
-    ks = list(dims(layer.kernel_size_nd))
+    x, ks, groups, kernel, bias, stride, dilation, pre, post = _geometry(layer, inputs, transposed=True)
     n = len(ks)
-    _spatial(layer, x, n)
-    groups = int(layer.num_groups)
-    out_maps = int(layer.num_output_maps)
-    c = x.shape[1]
-    if c % groups or out_maps % groups:
-        raise fail(layer, f"{c} input channels / {out_maps} output maps do not split into {groups} groups")
-    # CKRS: [input channels, output maps per group, *kernel], torch's conv_transpose layout
-    kernel, bias = _kernel_and_bias(layer, inputs, [c, out_maps // groups, *ks], out_maps)
-    stride = _nd(layer, layer.stride_nd, n, "stride", 1)
-    dilation = _nd(layer, layer.dilation_nd, n, "dilation", 1)
-    pre = _nd(layer, layer.pre_padding, n, "pre_padding", 0)
-    post = _nd(layer, layer.post_padding, n, "post_padding", 0)
     mode = layer.padding_mode
     if mode in (P.SAME_UPPER, P.SAME_LOWER):
         # output = input * stride: the full transposed output is cropped by dk - stride in total
