@@ -109,13 +109,15 @@ def compile_cascade_dynamic(model: torch.nn.Module, lo: int, hi: int, step: int)
     return program, compile_cpu(program, require_full_compilation=True, min_block_size=1), export_seconds
 
 
-def run_cascade(count: int = 5, repeats: int = 1,
-                dynamic: Optional[Callable[[], Tuple[float, Any]]] = None) -> Dict[str, Any]:
+def run_cascade(count: int = 5, repeats: int = 3, dynamic: Optional[Callable[[], Tuple[float, Any]]] = None,
+                budget_s: Optional[float] = None) -> Dict[str, Any]:
     """K static compiles of the Cascade replica vs one dynamic compile (export + compile each, 1 engine).
 
     ``dynamic``: a function doing the dynamic export + compile once and returning (seconds, anything);
-    the default exports and compiles here. Static and dynamic runs alternate, so a load change on a
-    shared machine hits both sides.
+    the default exports and compiles here. Each round does the K static compiles and the dynamic one
+    (alternating which side goes first), so a load change on a shared machine hits both sides.
+    ``budget_s``: start no further round once another would end past this many seconds; the rounds
+    actually done are recorded as ``repeats`` (``repeats_requested`` is what was asked).
     """
     from trt_dyn.models import cascade_benchmark_model
 
@@ -129,7 +131,14 @@ def run_cascade(count: int = 5, repeats: int = 1,
     static_samples: List[float] = []
     dynamic_samples: List[float] = []
     per_size: Dict[int, List[float]] = {size: [] for size in sizes}
-    for _ in range(max(1, repeats)):
+    began = time.perf_counter()
+    for round_index in range(max(1, repeats)):
+        if round_index and budget_s is not None:
+            elapsed = time.perf_counter() - began
+            if elapsed + elapsed / round_index > budget_s:
+                break
+        if round_index % 2:
+            dynamic_samples.append(dynamic()[0])
         total = 0.0
         for size in sizes:
             start = time.perf_counter()
@@ -137,12 +146,15 @@ def run_cascade(count: int = 5, repeats: int = 1,
             per_size[size].append(time.perf_counter() - start)
             total += per_size[size][-1]
         static_samples.append(total)
-        dynamic_samples.append(dynamic()[0])
+        if not round_index % 2:
+            dynamic_samples.append(dynamic()[0])
     return _result(
-        "Cascade Mask R-CNN replica", sizes, repeats,
+        "Cascade Mask R-CNN replica", sizes, len(static_samples),
         (statistics.median(static_samples), static_samples), (statistics.median(dynamic_samples), dynamic_samples),
         static_per_size_s={str(size): statistics.median(samples) for size, samples in per_size.items()},
         dynamic_range=[lo, hi, step],
+        repeats_requested=repeats,
+        budget_s=budget_s,
     )
 
 
@@ -167,7 +179,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="small", choices=["small", "cascade"])
     parser.add_argument("--count", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=None, help="default: 3 (small), 1 (cascade)")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.model == "cascade" else 3)
-    print(table(run(args.model, args.count, repeats)))
+    print(table(run(args.model, args.count, args.repeats)))
