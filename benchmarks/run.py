@@ -286,7 +286,12 @@ def markdown_report(payload: Dict[str, Any]) -> str:
               f"Python {machine['python']}, torch {machine['torch']}, torchvision {machine['torchvision']}, "
               f"torch_tensorrt {machine['torch_tensorrt']}, TensorRT {machine['tensorrt']} ({machine['flavor']}). "
               f"Total {payload.get('total_s', 0):.0f} s.")
-    parts = [header]
+    config = payload.get("config", {})
+    command = "python benchmarks/run.py" + (" --tiny" if config.get("tiny") else "")
+    parts = ["# trt_dyn benchmark results",
+             f"Produced by `{command}` (`./dev bench`); raw numbers in `benchmarks/results/latest.json`. "
+             "Times are wall-clock seconds on the CPU; no GPU latency is measured (no engine can run here).",
+             header]
     for name, section in payload["sections"].items():
         parts.append(f"## {TITLES[name]}\n\n{section['table']}")
     return "\n\n".join(parts) + "\n"
