@@ -168,9 +168,11 @@ def _upstream_cell(result: Dict[str, Any], key: str) -> str:
     if result.get("skipped"):
         return "not measured"
     part = result[key]
-    if not part["ok"]:
-        return part["error"]
-    return f"{part['engines']} engines, {part['pytorch_nodes']} nodes left to PyTorch"
+    text = part["error"] if not part["ok"] else (
+        f"{part['engines']} engines, {part['pytorch_nodes']} nodes left to PyTorch")
+    if part.get("unsupported_ops"):
+        text += "; no converter: " + ", ".join(f"{op} x{n}" for op, n in part["unsupported_ops"].items())
+    return text
 
 
 def _print_cascade_tables(summary: Dict[str, Any]) -> None:

@@ -68,16 +68,50 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
 
 
+_UNSUPPORTED: Dict[str, set] = {}
+
+
+def _op_name(target: Any) -> str:
+    if isinstance(target, str) or hasattr(target, "_schema"):
+        return str(target)
+    from torch.fx.node import _get_qualified_name
+
+    return _get_qualified_name(target)
+
+
+def _record_unsupported_ops() -> None:
+    """Collect, by op, the nodes torch_tensorrt's partitioners find no converter for (measurement only)."""
+    from torch_tensorrt.dynamo.partitioning import _adjacency_partitioner, _global_partitioner
+
+    for support in (_adjacency_partitioner.OpSupportTester, _global_partitioner.TorchTensorRTOperatorSupport):
+        original = support.is_node_supported
+
+        def is_node_supported(self: Any, submodules: Any, node: Any, _original: Any = original) -> bool:
+            supported = _original(self, submodules, node)
+            if not supported and node.op == "call_function":
+                _UNSUPPORTED.setdefault(_op_name(node.target), set()).add(node.name)
+            return supported
+
+        support.is_node_supported = is_node_supported
+
+
+def _unsupported_counts() -> Dict[str, int]:
+    return {op: len(names) for op, names in sorted(_UNSUPPORTED.items())}
+
+
 def _compile(program: Any, specs: List[Any], full: bool) -> Dict[str, Any]:
     from trt_dyn.testing.compile_cpu import compile_cpu
 
+    _UNSUPPORTED.clear()
     start = time.perf_counter()
     try:
         compiled = compile_cpu(program, specs, require_full_compilation=full, min_block_size=1)
     except Exception as error:  # noqa: BLE001  (the error is the measurement)
-        return {"ok": False, "error": _first_line(error), "seconds": time.perf_counter() - start}
+        return {"ok": False, "error": _first_line(error), "seconds": time.perf_counter() - start,
+                "unsupported_ops": _unsupported_counts()}
     return {
         "ok": True,
+        "unsupported_ops": _unsupported_counts(),
         "engines": compiled.num_trt_engines,
         "pytorch_ops": sorted({str(node.target) for node in compiled.pytorch_nodes}),
         "pytorch_nodes": len(compiled.pytorch_nodes),
@@ -95,6 +129,7 @@ def _worker(program_path: str, specs_json: str) -> Dict[str, Any]:
                                                                         "trt_dyn.lowering")))
     if leaked:
         raise RuntimeError(f"upstream worker imported trt_dyn registrations {leaked}; the comparison would be void")
+    _record_unsupported_ops()
     program = torch.export.load(program_path)
     specs = []
     for spec in json.loads(specs_json):
