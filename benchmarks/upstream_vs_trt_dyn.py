@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import time
-import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -91,15 +90,12 @@ PATTERNS: Dict[str, Callable[[bool], Pattern]] = {
 
 
 def _load_without_trt_dyn_registrations() -> None:
-    """Make ``trt_dyn.*`` submodules importable without running ``trt_dyn/__init__.py``."""
-    package = types.ModuleType("trt_dyn")
-    package.__path__ = [os.path.join(REPO, "trt_dyn")]  # type: ignore[attr-defined]
-    sys.modules["trt_dyn"] = package
-    spec = importlib.util.spec_from_file_location("trt_dyn.no_gpu", os.path.join(REPO, "trt_dyn", "no_gpu.py"))
-    shim = importlib.util.module_from_spec(spec)
-    sys.modules["trt_dyn.no_gpu"] = shim
-    spec.loader.exec_module(shim)  # type: ignore[union-attr]
-    shim.install()
+    """Install only trt_dyn's no-GPU shim; trt_dyn's ops, converters and passes stay unregistered."""
+    path = os.path.join(REPO, "trt_dyn", "testing", "upstream.py")
+    spec = importlib.util.spec_from_file_location("trt_dyn_upstream_loader", path)
+    loader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loader)  # type: ignore[union-attr]
+    loader.load_shim_without_trt_dyn()
 
 
 def _compile(pattern: Pattern, full: bool) -> Dict[str, Any]:

@@ -52,7 +52,12 @@ def measure_upstream(
     return json.loads(lines[-1][len(_RESULT_PREFIX):])
 
 
-def _load_shim_without_trt_dyn() -> None:
+def load_shim_without_trt_dyn() -> None:
+    """Make ``trt_dyn.*`` submodules importable without ``trt_dyn/__init__.py``, and install only the no-GPU shim.
+
+    For worker processes that must see torch_tensorrt alone. This file imports nothing but the standard library at
+    module level, so such a process can load it by file path before anything else.
+    """
     package = types.ModuleType("trt_dyn")
     package.__path__ = [_PACKAGE_DIR]  # type: ignore[attr-defined]
     sys.modules["trt_dyn"] = package
@@ -120,7 +125,7 @@ def _compile(program: Any, specs: List[Any], full: bool) -> Dict[str, Any]:
 
 
 def _worker(program_path: str, specs_json: str) -> Dict[str, Any]:
-    _load_shim_without_trt_dyn()
+    load_shim_without_trt_dyn()
     import torch
     import torch_tensorrt
     import torchvision  # noqa: F401  (its ops must exist before the program is loaded)
