@@ -17,7 +17,22 @@ from torch_tensorrt._features import ENABLED_FEATURES  # noqa: E402
 
 no_gpu.patch_runtime(trt)
 
+import torch  # noqa: E402
+
 IS_RTX: bool = bool(ENABLED_FEATURES.tensorrt_rtx)
+
+#: TensorRT data types with an exact torch counterpart (both flavours have all of these)
+TRT_TO_TORCH = {
+    trt.DataType.FLOAT: torch.float32,
+    trt.DataType.HALF: torch.float16,
+    trt.DataType.BF16: torch.bfloat16,
+    trt.DataType.INT32: torch.int32,
+    trt.DataType.INT64: torch.int64,
+    trt.DataType.INT8: torch.int8,
+    trt.DataType.UINT8: torch.uint8,
+    trt.DataType.BOOL: torch.bool,
+}
+TORCH_TO_TRT = {value: key for key, value in TRT_TO_TORCH.items()}
 FLAVOR: str = "tensorrt-rtx" if IS_RTX else "tensorrt"
 
-__all__ = ["trt", "torch_tensorrt", "IS_RTX", "FLAVOR"]
+__all__ = ["trt", "torch_tensorrt", "IS_RTX", "FLAVOR", "TRT_TO_TORCH", "TORCH_TO_TRT"]

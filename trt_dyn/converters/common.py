@@ -11,19 +11,10 @@ from torch_tensorrt.dynamo.conversion._ConverterRegistry import (
 )
 from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
 
-from .._trt import trt
+from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
 from .errors import fail
 from .shape_tensor import _layer_ids, name_layer
 
-_TORCH_TO_TRT = {
-    torch.float32: trt.float32,
-    torch.float16: trt.float16,
-    torch.bfloat16: trt.bfloat16,
-    torch.int32: trt.int32,
-    torch.int64: trt.int64,
-    torch.int8: trt.int8,
-    torch.bool: trt.bool,
-}
 
 
 def converts(op_name: str) -> Callable[[Callable], Callable]:
@@ -54,9 +45,9 @@ def data_tensor(ctx: Any, value: Any, name: str) -> "trt.ITensor":
 
 def trt_dtype(ctx: Any, target: Any, name: str, dtype: torch.dtype) -> "trt.DataType":
     """The TensorRT type of a torch dtype, or a clear error for types TensorRT lacks."""
-    if dtype not in _TORCH_TO_TRT:
+    if dtype not in TORCH_TO_TRT:
         raise fail(ctx, target, name, f"dtype {dtype} has no TensorRT equivalent")
-    return _TORCH_TO_TRT[dtype]
+    return TORCH_TO_TRT[dtype]
 
 
 def output_dtype(ctx: Any, target: Any, name: str, fallback: Optional[torch.dtype] = None) -> torch.dtype:
@@ -83,7 +74,7 @@ def cast_to(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -
 
 def typed_constant(ctx: Any, value: Any, dtype: "trt.DataType", name: str, rank: int = 0) -> "trt.ITensor":
     """A constant ``value`` of TensorRT type ``dtype`` with ``rank`` dims of size 1."""
-    torch_dtype = {v: k for k, v in _TORCH_TO_TRT.items()}[dtype]
+    torch_dtype = TRT_TO_TORCH[dtype]
     tensor = torch.tensor(value, dtype=torch_dtype).reshape([1] * rank)
     return get_trt_tensor(ctx, tensor, f"{name}/value#{next(_layer_ids)}", min_rank=rank)
 

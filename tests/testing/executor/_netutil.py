@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from trt_dyn._trt import trt
+from trt_dyn._trt import TORCH_TO_TRT, trt  # noqa: F401  (re-exported for the tests)
 from trt_dyn.testing.executor import execute_network
 
 LOGGER = trt.Logger(trt.Logger.ERROR)
@@ -19,15 +19,6 @@ NP_TO_TRT = {
     np.dtype(np.int64): trt.int64,
     np.dtype(np.int8): trt.int8,
     np.dtype(np.bool_): trt.bool,
-}
-TORCH_TO_TRT = {
-    torch.float32: trt.float32,
-    torch.float16: trt.float16,
-    torch.bfloat16: trt.bfloat16,
-    torch.int32: trt.int32,
-    torch.int64: trt.int64,
-    torch.int8: trt.int8,
-    torch.bool: trt.bool,
 }
 
 Shape = Tuple[int, ...]

@@ -411,16 +411,7 @@ class NetworkExecutor:
             for j in range(layer.num_inputs):
                 tensor = layer.get_input(j)
                 inputs.append(None if tensor is None else self.values[tensor.name])
-        outputs = executor(layer, inputs)
-        if len(outputs) != layer.num_outputs:
-            raise LayerExecutionError(
-                layer, f"executor returned {len(outputs)} outputs, the layer has {layer.num_outputs}"
-            )
-        for j, value in enumerate(outputs):
-            tensor = layer.get_output(j)
-            self._verify(layer, j, tensor, value)
-            self.values[tensor.name] = value
-        self.done.add(index)
+        self._store(index, executor(layer, inputs))
 
     def _store(self, index: int, outputs: List[torch.Tensor]) -> None:
         layer = self.layers[index]

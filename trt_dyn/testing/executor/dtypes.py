@@ -6,19 +6,8 @@ from typing import Any
 
 import torch
 
-from ..._trt import trt
+from ..._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt  # noqa: F401  (re-exported)
 
-TRT_TO_TORCH = {
-    trt.DataType.FLOAT: torch.float32,
-    trt.DataType.HALF: torch.float16,
-    trt.DataType.BF16: torch.bfloat16,
-    trt.DataType.INT32: torch.int32,
-    trt.DataType.INT64: torch.int64,
-    trt.DataType.INT8: torch.int8,
-    trt.DataType.UINT8: torch.uint8,
-    trt.DataType.BOOL: torch.bool,
-}
-TORCH_TO_TRT = {value: key for key, value in TRT_TO_TORCH.items()}
 
 FLOAT_TYPES = (torch.float32, torch.float16, torch.bfloat16)
 INT_TYPES = (torch.int32, torch.int64, torch.int8, torch.uint8)
