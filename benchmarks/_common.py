@@ -62,3 +62,10 @@ def write_json(path: str, payload: Dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as handle:
         json.dump(payload, handle, indent=2, default=str)
+
+
+def publish(table: str, json_path: str, payload: Dict[str, Any]) -> None:
+    """Print a section's table and write its JSON, stamped with the machine and versions."""
+    print(table)
+    write_json(json_path, {"machine": machine_record(), **payload})
+    print(f"\nwrote {json_path}")

@@ -352,12 +352,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args.tiny), default=str))
         return 0
-    from _common import machine_record, write_json
+    from _common import publish
 
     result = run(args.tiny)
-    print(table(result))
-    write_json(args.json, {"machine": machine_record(), "tiny": args.tiny, "result": result})
-    print(f"\nwrote {args.json}")
+    publish(table(result), args.json, {"tiny": args.tiny, "result": result})
     return 0
 
 

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from _common import machine_record, markdown_table, timed, write_json  # noqa: E402
+from _common import markdown_table, publish, timed  # noqa: E402
 
 DEFAULT_JSON = os.path.join(HERE, "results", "executor_speed.json")
 GOAL_SECONDS = 10.0
@@ -109,9 +109,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     result = run(args.tiny, args.repeats)
-    print(table(result))
-    write_json(args.json, {"machine": machine_record(), "tiny": args.tiny, "result": result})
-    print(f"\nwrote {args.json}")
+    publish(table(result), args.json, {"tiny": args.tiny, "result": result})
     return 0
 
 

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from _common import machine_record, markdown_table, write_json  # noqa: E402
+from _common import markdown_table, publish  # noqa: E402
 
 DEFAULT_JSON = os.path.join(HERE, "results", "fallback_cost.json")
 #: (max rows / boxes N, max feature side) per profile; the minimum of each range is fixed
@@ -177,9 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--json", default=DEFAULT_JSON)
     args = parser.parse_args(argv)
     result = run(args.tiny)
-    print(table(result))
-    write_json(args.json, {"machine": machine_record(), "tiny": args.tiny, "result": result})
-    print(f"\nwrote {args.json}")
+    publish(table(result), args.json, {"tiny": args.tiny, "result": result})
     return 0
 
 

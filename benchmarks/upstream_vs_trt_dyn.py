@@ -213,12 +213,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("RESULT " + json.dumps(worker(args.worker, names[0], args.tiny), default=str))
         return 0
     sys.path.insert(0, HERE)
-    from _common import machine_record, write_json
+    from _common import publish
 
     results = [_run_worker(mode, name, args.tiny) for name in names for mode in ("upstream", "trt_dyn")]
-    print(table(results))
-    write_json(args.json, {"machine": machine_record(), "tiny": args.tiny, "results": results})
-    print(f"\nwrote {args.json}")
+    publish(table(results), args.json, {"tiny": args.tiny, "results": results})
     return 0
 
 
