@@ -62,3 +62,29 @@ def test_import_after_torch_tensorrt():
         """
     )
     assert "ok" in out
+
+
+def test_import_without_torchvision():
+    # torchvision is a test extra, not a runtime dependency: only the roi_align converter needs it.
+    out = _run(
+        """
+        import importlib.abc, sys
+
+        class HideTorchvision(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name == "torchvision" or name.startswith("torchvision."):
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+
+        sys.meta_path.insert(0, HideTorchvision())
+        import importlib.util
+        real_find_spec = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, *a: None if name == "torchvision" else real_find_spec(name, *a)
+        import trt_dyn
+        assert "torchvision" not in sys.modules
+        assert "trt_dyn.converters.roi_align" not in sys.modules
+        import torch
+        assert hasattr(torch.ops.trt_dyn, "reshape_dyn")
+        print("imported")
+        """
+    )
+    assert "imported" in out
