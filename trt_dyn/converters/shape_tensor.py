@@ -290,28 +290,26 @@ def shape_clamp(ctx: Any, value: Any, low: Any, high: Any, name: str) -> "trt.IT
     return shape_binary(ctx, "min", shape_binary(ctx, "max", value, low, name), high, name)
 
 
-def shape_all(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.ITensor":
-    """Logical AND of bool conditions (equal ranks, or 0-d against 1-d)."""
+def _fold_logical(ctx: Any, conditions: Sequence["trt.ITensor"], operation: Any, label: str,
+                  name: str) -> "trt.ITensor":
     result = conditions[0]
     for other in conditions[1:]:
         if len(other.shape) != len(result.shape):
             result, other = to_1d(ctx, result, name), to_1d(ctx, other, name)
-        layer = ctx.net.add_elementwise(result, other, trt.ElementWiseOperation.AND)
-        name_layer(layer, name, "and")
+        layer = ctx.net.add_elementwise(result, other, operation)
+        name_layer(layer, name, label)
         result = layer.get_output(0)
     return result
+
+
+def shape_all(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.ITensor":
+    """Logical AND of bool conditions (equal ranks, or 0-d against 1-d)."""
+    return _fold_logical(ctx, conditions, trt.ElementWiseOperation.AND, "and", name)
 
 
 def shape_or(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.ITensor":
     """Logical OR of bool conditions (equal ranks, or 0-d against 1-d)."""
-    result = conditions[0]
-    for other in conditions[1:]:
-        if len(other.shape) != len(result.shape):
-            result, other = to_1d(ctx, result, name), to_1d(ctx, other, name)
-        layer = ctx.net.add_elementwise(result, other, trt.ElementWiseOperation.OR)
-        name_layer(layer, name, "or")
-        result = layer.get_output(0)
-    return result
+    return _fold_logical(ctx, conditions, trt.ElementWiseOperation.OR, "or", name)
 
 
 def shape_not(ctx: Any, condition: "trt.ITensor", name: str) -> "trt.ITensor":
