@@ -13,7 +13,7 @@ from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
 
 from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
 from .errors import fail
-from .shape_tensor import _layer_ids, name_layer
+from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, name_layer
 
 
 
@@ -88,3 +88,14 @@ __all__ = [
     "trt_dtype",
     "typed_constant",
 ]
+
+
+def shape_arg(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
+    """A shape argument as a 1-d int64 shape ITensor of static length; a clear error naming the op otherwise."""
+    try:
+        shape = as_shape_tensor(ctx, value, f"{name}/{what}")
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+    if len(shape.shape) != 1 or shape.shape[0] < 0:
+        raise fail(ctx, target, name, f"'{what}' must be a 1-d shape of static length, got {tuple(shape.shape)}")
+    return shape

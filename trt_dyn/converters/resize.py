@@ -25,14 +25,12 @@ from typing import Any, List, Optional
 import numpy as np
 
 from .._trt import trt
-from .common import arg, cast_to, converts, data_tensor, typed_constant
+from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_constant
 from .creation import linspace_fill
 from .errors import fail
 from .shape_tensor import (
-    ShapeValueError,
     assert_shape,
     shape_compare,
-    as_shape_tensor,
     gather_dims,
     int64_constant,
     name_layer,
@@ -198,10 +196,7 @@ _MODES = {"nearest": None, "linear": 1, "bilinear": 2, "bicubic": 2, "trilinear"
 def convert_interpolate_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``interpolate_dyn(self, size, mode, align_corners, scales)`` -> per-axis gathers (see module doc)."""
     x = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    try:
-        size = as_shape_tensor(ctx, arg(args, kwargs, 1, "size"), f"{name}/size")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    size = shape_arg(ctx, target, name, arg(args, kwargs, 1, "size"), "size")
     mode = arg(args, kwargs, 2, "mode", "nearest")
     align_corners = bool(arg(args, kwargs, 3, "align_corners", False))
     scales: Optional[List[float]] = arg(args, kwargs, 4, "scales", None)

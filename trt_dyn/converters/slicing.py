@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from .._trt import trt
-from .common import arg, converts, data_tensor, typed_constant
+from .common import arg, converts, data_tensor, shape_arg, typed_constant
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
@@ -118,14 +118,9 @@ def convert_narrow_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
 def convert_split_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> List["trt.ITensor"]:
     """``split_dyn(self, sizes, dim)`` -> one slice per entry of ``sizes`` at running offsets."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    try:
-        sizes = as_shape_tensor(ctx, arg(args, kwargs, 1, "sizes"), f"{name}/sizes")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    sizes = shape_arg(ctx, target, name, arg(args, kwargs, 1, "sizes"), "sizes")
     dim = _dim(ctx, target, name, tensor, arg(args, kwargs, 2, "dim", 0))
     count = sizes.shape[0]
-    if count < 0:
-        raise fail(ctx, target, name, "'sizes' must have a static length")
     outputs = []
     offset: Any = int64_constant(ctx, 0, name)
     for index in range(count):
@@ -143,10 +138,7 @@ def convert_split_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) 
 def convert_pad_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``pad_dyn(self, pad, value)`` -> FILL slice from ``-left`` of size ``in + left + right``."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    try:
-        pad = as_shape_tensor(ctx, arg(args, kwargs, 1, "pad"), f"{name}/pad")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    pad = shape_arg(ctx, target, name, arg(args, kwargs, 1, "pad"), "pad")
     value = arg(args, kwargs, 2, "value", 0.0)
     rank = len(tensor.shape)
     count = pad.shape[0]

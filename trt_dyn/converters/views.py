@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._trt import trt
-from .common import arg, converts, data_tensor
+from .common import arg, converts, data_tensor, shape_arg
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
@@ -19,7 +19,6 @@ from .shape_tensor import (
     shape_not,
     shape_or,
     as_scalar_tensor,
-    as_shape_tensor,
     concat_shapes,
     gather_dims,
     int64_constant,
@@ -29,16 +28,6 @@ from .shape_tensor import (
     shape_of,
     shape_where,
 )
-
-
-def _shape_arg(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
-    try:
-        shape = as_shape_tensor(ctx, value, f"{name}/{what}")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
-    if len(shape.shape) != 1 or shape.shape[0] < 0:
-        raise fail(ctx, target, name, f"'{what}' must be a 1-d shape of static length, got {tuple(shape.shape)}")
-    return shape
 
 
 def reshape_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -63,7 +52,7 @@ def prepend_ones(ctx: Any, tensor: "trt.ITensor", rank: int, name: str) -> "trt.
 def convert_reshape_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``reshape_dyn(self, shape)`` -> shuffle to the runtime shape."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    shape = _shape_arg(ctx, target, name, arg(args, kwargs, 1, "shape"), "shape")
+    shape = shape_arg(ctx, target, name, arg(args, kwargs, 1, "shape"), "shape")
     return reshape_to(ctx, tensor, shape, name)
 
 
@@ -102,7 +91,7 @@ def broadcast_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: st
 def convert_expand_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``expand_dyn(self, shape)`` -> stride-0 slice (see :func:`broadcast_to`)."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    shape = _shape_arg(ctx, target, name, arg(args, kwargs, 1, "shape"), "shape")
+    shape = shape_arg(ctx, target, name, arg(args, kwargs, 1, "shape"), "shape")
     try:
         return broadcast_to(ctx, tensor, shape, name)
     except ShapeValueError as err:
@@ -114,7 +103,7 @@ def convert_unflatten_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: s
     """``unflatten_dyn(self, dim, sizes)`` -> reshape to ``shape[:dim] + sizes + shape[dim+1:]``."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
     dim = arg(args, kwargs, 1, "dim")
-    sizes = _shape_arg(ctx, target, name, arg(args, kwargs, 2, "sizes"), "sizes")
+    sizes = shape_arg(ctx, target, name, arg(args, kwargs, 2, "sizes"), "sizes")
     rank = len(tensor.shape)
     if not -rank <= dim < rank:
         raise fail(ctx, target, name, f"dim {dim} is out of range for rank {rank}")
@@ -133,7 +122,7 @@ def convert_unflatten_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: s
 def convert_repeat_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``repeat_dyn(self, repeats)`` -> WRAP slice of size ``shape * repeats`` (leading dims added)."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    repeats = _shape_arg(ctx, target, name, arg(args, kwargs, 1, "repeats"), "repeats")
+    repeats = shape_arg(ctx, target, name, arg(args, kwargs, 1, "repeats"), "repeats")
     rank = repeats.shape[0]
     if rank < len(tensor.shape):
         raise fail(ctx, target, name, f"{rank} repeats for a rank-{len(tensor.shape)} tensor")
