@@ -67,3 +67,22 @@ def test_executor_matches_eager(model, compiled, height, width):
     boxes = expected[0]
     assert torch.isfinite(boxes).all() and (boxes[..., 2:] >= boxes[..., :2]).all()
     assert expected[1].std() > 0
+
+
+@pytest.mark.gpu
+def test_real_engine_matches_eager(model, program):
+    # On a machine with a supported GPU: the same compile with the real TensorRT engine.
+    engine_module = compile_cpu(program, [SPEC], run_engines=True, require_full_compilation=True, min_block_size=1)
+    assert engine_module.num_trt_engines == 1 and engine_module.pytorch_nodes == []
+    for height, width in [(256, 256), (768, 768), (336, 592)]:
+        images = torch.rand(1, 3, height, width) * 255
+        with torch.no_grad():
+            expected = model(images)
+        actual = engine_module(images.cuda())
+        for name, want, got in zip(OUTPUTS, expected, actual):
+            got = got.cpu()
+            if want.dtype.is_floating_point:
+                # GPU kernels (TF32, fused reductions) are looser than the CPU executor
+                torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2, msg=lambda m: f"{name}: {m}")
+            else:
+                assert got.shape == want.shape, name
