@@ -28,10 +28,8 @@ NEEDS_LOOPS = (
     if trt.LayerType.ITERATOR in LAYER_EXECUTORS
     else [pytest.mark.xfail(raises=UnsupportedLayerError, strict=False, reason="executor: no ILoop layers yet")]
 )
-# embedding_bag with runtime offsets builds a loop inside a loop, which the executor refuses (clearly).
-NEEDS_NESTED_LOOPS = [
-    pytest.mark.xfail(raises=UnsupportedLayerError, strict=False, reason="executor: no nested ILoops yet")
-]
+# embedding_bag with runtime offsets builds a loop inside a loop (the executor runs nested loops).
+NEEDS_NESTED_LOOPS: list = []
 
 
 class Fn1(torch.nn.Module):

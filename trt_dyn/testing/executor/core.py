@@ -111,7 +111,10 @@ class _Loop:
         self.body: Set[int] = set()
         self.external: List[str] = []
         self.assertions: List[int] = []
-        self.nested = False
+        #: the innermost loop whose body contains this loop (None at top level) and the loops
+        #: directly inside this one's body
+        self.parent: Optional["_Loop"] = None
+        self.children: List["_Loop"] = []
 
     @property
     def boundary(self) -> Set[int]:
@@ -233,22 +236,52 @@ class NetworkExecutor:
                 info.count_limits.append(index)
             else:
                 info.while_limits.append(index)
-        for info in self.loops:
+        loop_of_layer = self.loop_of
+        finished: Set[int] = set()
+        in_progress: Set[int] = set()
+
+        def collect_body(info: _Loop) -> None:
+            """The body: everything downstream of the loop-varying tensors (recurrence and iterator
+            outputs), up to the loop's own boundary layers. A loop reached on the way (one of its
+            boundary layers reads a tensor of this body) runs once per iteration of this loop: its
+            boundary layers and body join this body, and the walk goes on from its outputs."""
+            in_progress.add(info.key)
             boundary = info.boundary
-            # the body: everything downstream of the loop-varying tensors (recurrence and iterator
-            # outputs), up to the loop's own boundary layers
             stack = [self.layers[i].get_output(0).name for i in info.recurrences + info.iterators]
             while stack:
                 name = stack.pop()
                 for consumer in self.consumers.get(name, []):
                     if consumer in boundary or consumer in info.body:
                         continue
-                    if consumer in self.loop_of:
-                        info.nested = True  # another loop's boundary layer inside this body
+                    other = loop_of_layer.get(consumer)
+                    if other is not None:
+                        if other.key in in_progress:
+                            raise LayerExecutionError(
+                                self.layers[consumer], "loops whose bodies contain each other (invalid network)"
+                            )
+                        if other.key not in finished:
+                            collect_body(other)
+                        info.body |= other.body | other.boundary
+                        for out in other.outputs:
+                            stack.append(self.layers[out].get_output(0).name)
                         continue
                     info.body.add(consumer)
                     layer = self.layers[consumer]
                     stack.extend(layer.get_output(j).name for j in range(layer.num_outputs))
+            in_progress.discard(info.key)
+            finished.add(info.key)
+
+        for info in self.loops:
+            if info.key not in finished:
+                collect_body(info)
+        # the innermost enclosing loop is the one with the smallest body containing this loop
+        for info in self.loops:
+            enclosing = [other for other in self.loops if other is not info and info.boundary <= other.body]
+            if enclosing:
+                info.parent = min(enclosing, key=lambda other: len(other.body))
+                info.parent.children.append(info)
+        for info in self.loops:
+            boundary = info.boundary
             external: List[str] = []
             for index in sorted(info.body | boundary):
                 layer = self.layers[index]
@@ -262,7 +295,11 @@ class NetworkExecutor:
                     if tensor.name not in external:
                         external.append(tensor.name)
             info.external = external
-            info.assertions = [i for i in self.assertions if i in info.body]
+        # an assertion inside loop bodies is checked by the innermost of them, once per iteration
+        for index in self.assertions:
+            owners = [info for info in self.loops if index in info.body]
+            if owners:
+                min(owners, key=lambda info: len(info.body)).assertions.append(index)
         in_loops = {i for info in self.loops for i in info.assertions}
         self.assertions = [i for i in self.assertions if i not in in_loops]
 
@@ -293,11 +330,8 @@ class NetworkExecutor:
         if layer_type(layer) == L.LOOP_OUTPUT:
             # a loop runs as a unit when one of its outputs is needed: it needs what it reads
             # from outside (initial values, iterated tensors, trip count, lengths, invariants)
-            info = self.loop_of[index]
-            if info.nested:
-                # fail before resolving dependencies: an inner loop's body is not a plain dependency
-                raise UnsupportedLayerError(L.LOOP_OUTPUT, "nested loop", layer.name, "loops inside loop bodies")
-            return list(info.external)
+            # (for a nested loop these include tensors of the enclosing loop's current iteration)
+            return list(self.loop_of[index].external)
         names = []
         for j in range(layer.num_inputs):
             tensor = layer.get_input(j)
@@ -431,8 +465,6 @@ class NetworkExecutor:
 
         layers = self.layers
         first = layers[(info.outputs or info.recurrences or info.iterators)[0]]
-        if info.nested:
-            raise UnsupportedLayerError(layer_type(first), "nested loop", first.name, "loops inside loop bodies")
         if len(info.count_limits) > 1 or len(info.while_limits) > 1:
             raise LayerExecutionError(first, "a loop has at most one COUNT and one WHILE trip limit")
         if not info.count_limits and not info.while_limits:
@@ -450,14 +482,28 @@ class NetworkExecutor:
             if layer.get_input(1) is None:
                 raise LayerExecutionError(layer, "recurrence without a next value (set_input(1, ...))")
             state[r] = self.values[layer.get_input(0).name]
-        # what each iteration must compute: next values, loop-output inputs, WHILE condition, assertions
+        # what each iteration must compute: loop-output inputs, assertions, inner loops with
+        # assertions; and the recurrences' next values
         targets: List[int] = list(info.assertions)
-        for index in info.outputs + [r for r in info.recurrences]:
-            slot = 1 if index in state else 0
-            name = layers[index].get_input(slot).name
-            source = self.producer.get(name, (None,))[0]
+        for o in info.outputs:
+            source = self.producer.get(layers[o].get_input(0).name, (None,))[0]
             if source in info.body:
                 targets.append(source)
+        # an inner loop runs (and checks its assertions) every iteration, even if nothing reads it
+        targets.extend(child.outputs[0] for child in info.children if child.assertions and child.outputs)
+        next_source: Dict[int, Optional[int]] = {}
+        for r in info.recurrences:
+            source = self.producer.get(layers[r].get_input(1).name, (None,))[0]
+            next_source[r] = source if source in info.body else None
+        recurrence_output = {layers[r].get_output(0).name: r for r in info.recurrences}
+        # After the final iteration a recurrence's next value is observable only through a
+        # LAST_VALUE output, so it is computed only then. (torch_tensorrt's embedding_bag loop
+        # gathers offsets[i + 1] as its next value, out of range on the final iteration, unread.)
+        read_after_loop = {
+            recurrence_output[layers[o].get_input(0).name]
+            for o in info.outputs
+            if layers[o].kind == trt.LoopOutput.LAST_VALUE and layers[o].get_input(0).name in recurrence_output
+        }
         collected: Dict[int, List[torch.Tensor]] = {o: [] for o in info.outputs}
         iteration = 0
         per_iteration = info.body | set(info.recurrences) | set(info.iterators)
@@ -481,13 +527,14 @@ class NetworkExecutor:
                 if not bool(condition):
                     self._clear(per_iteration)
                     break
-            self._ensure(targets)
+            final = trip_count is not None and iteration + 1 == trip_count
+            carried = [r for r in info.recurrences if not final or r in read_after_loop]
+            self._ensure(targets + [next_source[r] for r in carried if next_source[r] is not None])
             for o in info.outputs:
                 collected[o].append(self.values[layers[o].get_input(0).name])
-            state = {r: self.values[layers[r].get_input(1).name] for r in info.recurrences}
+            state = {r: self.values[layers[r].get_input(1).name] for r in carried}
             self._clear(per_iteration)
             iteration += 1
-        recurrence_output = {layers[r].get_output(0).name: r for r in info.recurrences}
         for o in info.outputs:
             layer = layers[o]
             name = layer.get_input(0).name
