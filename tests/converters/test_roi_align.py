@@ -15,7 +15,7 @@ from torchvision.ops import roi_align
 
 import trt_dyn  # noqa: F401
 from trt_dyn.build import build_engine
-from trt_dyn.converters.errors import ConverterError
+from trt_dyn.converters.errors import ConverterError, find_converter_error
 from trt_dyn.converters.roi_align import LAYER_PREFIX, count_roi_align_layers
 from trt_dyn._trt import trt
 from trt_dyn.testing.executor import execute_network
@@ -336,9 +336,7 @@ def test_unsupported_dtype_names_op_and_node():
     )
     with pytest.raises(Exception) as caught:
         build_engine(program)
-    error = caught.value
-    while error is not None and not isinstance(error, ConverterError):
-        error = error.__cause__ or error.__context__
+    error = find_converter_error(caught.value)
     assert isinstance(error, ConverterError), caught.value
     message = str(error)
     assert "torchvision.roi_align.default" in message

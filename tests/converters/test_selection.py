@@ -323,15 +323,13 @@ class BroadcastRowValues(torch.nn.Module):
 def test_unsupported_masked_put_names_op_node_and_line():
     if not trt_dyn.IS_RTX:
         pytest.skip("full TensorRT converts this through upstream's NonZero path")
-    from trt_dyn.converters.errors import ConverterError
+    from trt_dyn.converters.errors import ConverterError, find_converter_error
 
     program = export_dynamic(BroadcastRowValues(), (torch.randn(8, 4), torch.randn(8)),
                              {"x": {0: ROWS}, "s": {0: ROWS}})
     with pytest.raises(Exception) as caught:
         build_engine(program)
-    error = caught.value
-    while error is not None and not isinstance(error, ConverterError):
-        error = error.__cause__ or error.__context__
+    error = find_converter_error(caught.value)
     assert isinstance(error, ConverterError), caught.value
     message = str(error)
     assert "index_put" in message and error.node_name.startswith("index_put")

@@ -39,6 +39,13 @@ class ConverterError(RuntimeError):
         super().__init__(f"{op} (node '{node_name}'{where}): {message}")
 
 
+def find_converter_error(error: Optional[BaseException]) -> Optional[ConverterError]:
+    """The ConverterError behind ``error`` (torch_tensorrt wraps converter errors in its own), or None."""
+    while error is not None and not isinstance(error, ConverterError):
+        error = error.__cause__ or error.__context__
+    return error
+
+
 def fail(ctx: Any, target: Any, name: str, message: str) -> ConverterError:
     """Build the error for the node being converted; use as ``raise fail(ctx, target, name, msg)``."""
     node = getattr(ctx, "current_node", None)
@@ -47,4 +54,4 @@ def fail(ctx: Any, target: Any, name: str, message: str) -> ConverterError:
     return ConverterError(op, node_name, node_source_line(node), message)
 
 
-__all__ = ["ConverterError", "fail", "node_source_line"]
+__all__ = ["ConverterError", "fail", "find_converter_error", "node_source_line"]
