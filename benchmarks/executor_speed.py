@@ -24,6 +24,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 from _common import markdown_table, publish, timed  # noqa: E402
+from trt_dyn.testing.random_init import randomize_batch_norm  # noqa: E402
 
 DEFAULT_JSON = os.path.join(HERE, "results", "executor_speed.json")
 GOAL_SECONDS = 10.0
@@ -40,15 +41,7 @@ def _model(tiny: bool) -> torch.nn.Module:
         model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
     else:
         model = torchvision.models.resnet50(weights=None)
-    # fresh BatchNorm statistics are the identity; random ones make the eager comparison meaningful
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.8, 1.2)
-                module.weight.uniform_(0.8, 1.2)
-                module.bias.uniform_(-0.1, 0.1)
-    return model.eval()
+    return randomize_batch_norm(model).eval()
 
 
 def run(tiny: bool = False, repeats: int = 3) -> Dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from trt_dyn.testing.executor import NetworkExecutor
+from trt_dyn.testing.random_init import randomize_batch_norm
 
 torchvision = pytest.importorskip("torchvision")
 
@@ -17,15 +18,7 @@ def test_resnet50_matches_eager():
     from trt_dyn.build import build_engine
 
     torch.manual_seed(0)
-    model = torchvision.models.resnet50().eval()
-    # fresh BatchNorm statistics are the identity; random ones make the comparison exercise the folding
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.8, 1.2)
-                module.weight.uniform_(0.8, 1.2)
-                module.bias.uniform_(-0.1, 0.1)
+    model = randomize_batch_norm(torchvision.models.resnet50()).eval()
     x = torch.randn(1, 3, 224, 224)
     built = build_engine(torch.export.export(model, (x,)), min_block_size=1)
     executor = NetworkExecutor(built.network)
