@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Tuple
@@ -62,6 +63,17 @@ def write_json(path: str, payload: Dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as handle:
         json.dump(payload, handle, indent=2, default=str)
+
+
+def run_result_worker(command: List[str], label: str, pythonpath: List[str], cwd: str) -> Any:
+    """Run a benchmark worker process and return the JSON it prints on its last ``RESULT `` line."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*pythonpath, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"{label} failed (exit {done.returncode}):\n{tail}")
+    return json.loads(lines[-1][len("RESULT "):])
 
 
 def publish(table: str, json_path: str, payload: Dict[str, Any]) -> None:

@@ -26,7 +26,6 @@ import ast
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -264,16 +263,10 @@ def worker(mode: str, tiny: bool, only: Optional[Sequence[str]] = None) -> List[
 
 
 def run_upstream_subprocess(tiny: bool) -> List[Dict[str, Any]]:
-    command = [sys.executable, os.path.abspath(__file__), "--worker", "upstream"]
-    if tiny:
-        command.append("--tiny")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, HERE, os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"coverage upstream worker failed (exit {done.returncode}):\n{tail}")
-    return json.loads(lines[-1][len("RESULT "):])
+    from _common import run_result_worker  # not at module level: the worker process must not import trt_dyn
+
+    command = [sys.executable, os.path.abspath(__file__), "--worker", "upstream"] + (["--tiny"] if tiny else [])
+    return run_result_worker(command, "coverage upstream worker", [REPO, HERE], REPO)
 
 
 def run(tiny: bool = False, trt_dyn_rows: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:

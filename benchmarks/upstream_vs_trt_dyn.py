@@ -21,7 +21,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -160,16 +159,11 @@ def worker(mode: str, pattern_name: str, tiny: bool) -> Dict[str, Any]:
 
 
 def _run_worker(mode: str, pattern_name: str, tiny: bool) -> Dict[str, Any]:
+    from _common import run_result_worker  # not at module level: the worker process must not import trt_dyn
+
     command = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--pattern", pattern_name]
-    if tiny:
-        command.append("--tiny")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"worker {mode}/{pattern_name} failed (exit {done.returncode}):\n{tail}")
-    return json.loads(lines[-1][len("RESULT "):])
+    command += ["--tiny"] if tiny else []
+    return run_result_worker(command, f"worker {mode}/{pattern_name}", [REPO], REPO)
 
 
 def table(results: Sequence[Dict[str, Any]]) -> str:
