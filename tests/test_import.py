@@ -88,3 +88,25 @@ def test_import_without_torchvision():
         """
     )
     assert "imported" in out
+
+
+def test_without_torch_tensorrt_the_import_error_names_both_flavours():
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys
+            sys.modules["torch_tensorrt"] = None   # what a bare `pip install trt_dyn` leaves
+            import trt_dyn
+        """)], capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: trt_dyn needs torch_tensorrt"), last
+    assert "trt_dyn[rtx]" in last and "trt_dyn[trt]" in last
+
+
+def test_submodules_are_reachable_after_import_trt_dyn():
+    out = _run("""
+        import trt_dyn
+        print(callable(trt_dyn.build.build_engine), trt_dyn.__version__)
+    """)
+    assert out.split() == ["True", "0.1.0"]

@@ -16,4 +16,5 @@ __version__ = "0.1.0"
 from . import ops  # noqa: E402,F401
 from . import converters  # noqa: E402,F401
 from . import lowering  # noqa: E402,F401
+from . import build  # noqa: E402,F401  (trt_dyn.build.build_engine without a second import)
 from .lowering import MissingDynVariantError, lower, report  # noqa: E402,F401

@@ -11,7 +11,16 @@ from . import no_gpu
 
 no_gpu.install()
 
-import torch_tensorrt  # noqa: E402  (needs the shim on machines without a CUDA device)
+try:
+    import torch_tensorrt  # noqa: E402  (needs the shim on machines without a CUDA device)
+except ModuleNotFoundError as missing:
+    if missing.name != "torch_tensorrt":
+        raise
+    raise ImportError(
+        "trt_dyn needs torch_tensorrt, which comes in two flavours that cannot be installed together: "
+        "`pip install trt_dyn[rtx]` (TensorRT-RTX: RTX GPUs, and building engines on machines without a GPU) "
+        "or `pip install trt_dyn[trt]` (full TensorRT: datacenter GPUs)."
+    ) from missing
 import tensorrt as trt  # noqa: E402  (the flavour torch_tensorrt selected)
 from torch_tensorrt._features import ENABLED_FEATURES  # noqa: E402
 
