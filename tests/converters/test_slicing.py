@@ -55,3 +55,19 @@ class Pad(torch.nn.Module):
 def test_constant_pad_and_crop():
     check_dynamic(Pad(), (torch.randn(2, 3, 5, 4),), {0: {2: (1, 8), 3: (1, 6)}})
 
+
+
+class StaticBoundsOnDataDependentDim(torch.nn.Module):
+    """``kept[:K]`` / ``kept[1:K]`` of a data-dependent row count (``keep[:detections_per_img]``):
+    aten clamps the bounds to the run-time size (torch.export guards nothing for unbacked sizes)."""
+
+    def forward(self, x):
+        kept = x[x[:, 0] > 0]
+        return kept[:3] * 2.0, kept[1:4]
+
+
+def test_static_slice_bounds_clamp_on_dynamic_dim():
+    from trt_dyn.testing.harness import run_converter_test
+
+    run_converter_test(StaticBoundsOnDataDependentDim(), (torch.randn(9, 3),), {"x": {0: (1, 12)}},
+                       extra_points=[{"x": (n, 3)} for n in (2, 3, 4, 5, 6, 9)])

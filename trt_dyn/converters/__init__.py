@@ -4,5 +4,6 @@ import importlib.util
 # torchvision is not a runtime dependency: its roi_align converter registers only where it is installed.
 if importlib.util.find_spec("torchvision") is not None:
     from . import roi_align  # noqa: F401,E402  (torchvision::roi_align)
+    from . import nms  # noqa: F401,E402  (torchvision::nms, trt_dyn::batched_nms)
 from . import selection  # noqa: F401,E402  (nonzero / mask index without NonZero, topk_dyn)
 from . import shape, arith, views, creation, slicing, resize  # noqa: F401,E402  (trt_dyn::*_dyn ops)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any, List
 
+import torch
+from torch_tensorrt.dynamo.conversion._ConverterRegistry import ConverterPriority, dynamo_tensorrt_converter
+
 from .._trt import trt
 from .common import arg, converts, data_tensor, shape_arg, typed_constant
 from .errors import fail
@@ -93,6 +96,40 @@ def convert_slice_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) 
     end = shape_clamp(ctx, _wrap_negative(ctx, end, size, name), 0, size, name)
     length = shape_binary(ctx, "max", ceildiv(ctx, shape_binary(ctx, "sub", end, start, name), step, name), 0, name)
     return slice_along(ctx, tensor, dim, start, length, step, name)
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _slices_data_dependent_dim(node: Any, settings: Any = None) -> bool:
+    """``aten.slice`` with int bounds along a data-dependent (unbacked) size, e.g. ``keep[:100]``.
+
+    torch.export adds no guard there, so the run-time size may be below the bounds; upstream's
+    converter takes ``end - start`` as the size and reads out of bounds. (Symbolic bounds were
+    already rewritten to ``slice_dyn``; backed sizes get export guards.)
+    """
+    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+    value = node.args[0].meta.get("val") if hasattr(node.args[0], "meta") else None
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    bounds = list(node.args[2:4]) + [node.kwargs.get(k) for k in ("start", "end") if k in node.kwargs]
+    if value is None or not isinstance(dim, int) or not -value.dim() <= dim < value.dim():
+        return False
+    return bool(free_unbacked_symbols(value.shape[dim])) and all(
+        bound is None or isinstance(bound, int) for bound in bounds)
+
+
+@dynamo_tensorrt_converter(torch.ops.aten.slice.Tensor, capability_validator=_slices_data_dependent_dim,
+                           supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+def convert_slice_of_data_dependent_dim(ctx: Any, target: Any, args: Any, kwargs: Any,
+                                        name: str) -> "trt.ITensor":
+    """aten's clamping of int bounds to a run-time size: the ``slice_dyn`` conversion."""
+    start = arg(args, kwargs, 2, "start")
+    end = arg(args, kwargs, 3, "end")
+    bounded = (arg(args, kwargs, 0, "self"), arg(args, kwargs, 1, "dim", 0),
+               0 if start is None else start, _INT64_MAX if end is None else end,
+               arg(args, kwargs, 4, "step", 1))
+    return convert_slice_dyn(ctx, target, bounded, {}, name)
 
 
 @converts("narrow_dyn")

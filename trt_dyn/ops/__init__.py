@@ -8,5 +8,9 @@ Shape values are int64 CPU tensors (0-d: one size, 1-d: a shape); see docs/dyn_i
 from ._registry import ALL_OPS, FLOAT_SHAPE_DTYPE, SHAPE_DTYPE  # noqa: F401
 from . import shape, arith, views, creation, slicing, resize, topk  # noqa: F401,E402
 from . import selection  # noqa: F401,E402  (trt_dyn::nonzero_bounded)
+import importlib.util as _util
+
+if _util.find_spec("torchvision") is not None:
+    from . import nms  # noqa: F401,E402  (trt_dyn::batched_nms)
 
 __all__ = ["ALL_OPS", "SHAPE_DTYPE", "FLOAT_SHAPE_DTYPE"]
