@@ -76,8 +76,13 @@ class Net:
         assert engine is not None, "TensorRT refused to build the network"
         return engine
 
+    @property
+    def profile(self) -> Dict[str, Tuple[Sequence[int], Sequence[int], Sequence[int]]]:
+        """The optimization profile build() uses (the executor refuses inputs outside it)."""
+        return {**self.ranges, **self.shape_ranges}
+
     def run(self, **feeds: torch.Tensor) -> Dict[str, torch.Tensor]:
-        return execute_network(self.network, feeds)
+        return execute_network(self.network, feeds, profile=self.profile)
 
     def run1(self, **feeds: torch.Tensor) -> torch.Tensor:
         outputs = self.run(**feeds)

@@ -188,3 +188,77 @@ def test_torch_tensorrt_network_matches_eager():
         out = execute_network(built.network, {built.input_names[0]: x})
         assert list(out) == built.output_names
         assert_close(out[built.output_names[0]], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_values_are_freed_after_their_last_reader(monkeypatch):
+    """A chain of 12 unary layers plus a skip connection from the first to the last: at most the
+    skip value, the current input and the new output are alive at any time (not all 12)."""
+    import weakref
+
+    net = Net()
+    x = net.input("x", torch.float32, (64,))
+    first = net.network.add_unary(x, trt.UnaryOperation.NEG).get_output(0)
+    value = first
+    for _ in range(10):
+        value = net.network.add_unary(value, trt.UnaryOperation.ABS).get_output(0)
+    net.output(net.network.add_elementwise(value, first, E.SUM).get_output(0))
+    net.build()
+    produced, alive_counts = [], []
+    original = LAYER_EXECUTORS[trt.LayerType.UNARY]
+
+    def counting_unary(layer, inputs):
+        alive_counts.append(sum(ref() is not None for ref in produced))
+        outputs = original(layer, inputs)
+        produced.extend(weakref.ref(out) for out in outputs)
+        return outputs
+
+    monkeypatch.setitem(LAYER_EXECUTORS, trt.LayerType.UNARY, counting_unary)
+    v = rand((64,))
+    assert_close(net.run1(x=v), (v.abs() - v).numpy())  # |-v| + (-v)
+    assert len(alive_counts) == 11
+    assert max(alive_counts) <= 2, alive_counts
+
+
+def _profiled_net():
+    net = Net()
+    x = net.input("x", torch.float32, (-1, 3, -1), (2, 3, 4), (6, 3, 16))
+    size = net.shape_input("size", 2, lo=(1, 2), hi=(4, 8))
+    y = net.network.add_unary(x, trt.UnaryOperation.NEG).get_output(0)
+    y.name = "y"
+    fill = net.network.add_fill((1, 1), trt.FillOperation.LINSPACE, trt.int32)
+    fill.set_input(0, size)
+    fill.set_input(1, net.const(np.array(0, np.int32)))
+    fill.set_input(2, net.const(np.array([1, 0], np.int32)))
+    ramp = fill.get_output(0)
+    ramp.name = "ramp"
+    net.output(y, ramp)
+    net.build()
+    return net
+
+
+@pytest.mark.parametrize(
+    "shape, size, match",
+    [
+        ((7, 3, 8), (2, 2), r"'x': shape \(7, 3, 8\) is outside the optimization profile \(min \(2, 3, 4\), max \(6, 3, 16\)\)"),
+        ((2, 3, 17), (2, 2), r"'x': shape \(2, 3, 17\) is outside"),
+        ((3, 3, 3), (2, 2), r"'x': shape \(3, 3, 3\) is outside"),
+        ((0, 3, 8), (2, 2), r"'x': shape \(0, 3, 8\) is outside"),  # N = 0 below a min of 2
+        ((2, 3, 8), (5, 2), r"'size': value \(5, 2\) is outside the optimization profile \(min \(1, 2\), max \(4, 8\)\)"),
+        ((2, 3, 8), (2, 1), r"'size': value \(2, 1\) is outside"),
+    ],
+    ids=["above-max", "last-dim-above-max", "below-min", "zero-batch", "shape-value-above", "shape-value-below"],
+)
+def test_inputs_outside_the_optimization_profile_are_refused(shape, size, match):
+    net = _profiled_net()
+    with pytest.raises(ExecutorInputError, match=match):
+        net.run(x=rand(shape), size=torch.tensor(size, dtype=torch.int32))
+
+
+def test_inputs_at_the_profile_bounds_run():
+    net = _profiled_net()
+    for shape, size in [((2, 3, 4), (1, 2)), ((6, 3, 16), (4, 8)), ((5, 3, 9), (3, 5))]:
+        v = rand(shape, seed=shape[-1])
+        out = net.run(x=v, size=torch.tensor(size, dtype=torch.int32))
+        assert_close(out["y"], (-v).numpy())
+        expected = np.tile(np.arange(size[0], dtype=np.int32)[:, None], (1, size[1]))
+        assert_close(out["ramp"], expected)

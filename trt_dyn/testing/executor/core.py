@@ -148,14 +148,19 @@ class NetworkExecutor:
         self.cache: Dict[Any, Any] = {}
         self.input_names = [network.get_input(i).name for i in range(network.num_inputs)]
         self.input_specs = {}
+        #: inputs whose values (not only shapes) are bounded by an optimization profile
+        self.shape_tensor_inputs: Set[str] = set()
         for i in range(network.num_inputs):
             tensor = network.get_input(i)
             self.input_specs[tensor.name] = (tuple(int(d) for d in tensor.shape), tensor.dtype)
+            if tensor.is_shape_tensor:
+                self.shape_tensor_inputs.add(tensor.name)
         self.output_names = [network.get_output(i).name for i in range(network.num_outputs)]
         self.producer: Dict[str, Tuple[int, int]] = {}
         for index, layer in enumerate(self.layers):
             for j in range(layer.num_outputs):
                 self.producer[layer.get_output(j).name] = (index, j)
+        self._reads_cache: Dict[int, Set[str]] = {}
         self.consumers: Dict[str, List[int]] = {}
         for index, layer in enumerate(self.layers):
             for j in range(layer.num_inputs):
@@ -302,6 +307,12 @@ class NetworkExecutor:
                 min(owners, key=lambda info: len(info.body)).assertions.append(index)
         in_loops = {i for info in self.loops for i in info.assertions}
         self.assertions = [i for i in self.assertions if i not in in_loops]
+        #: layers that run inside a conditional branch or a loop iteration (not top-level values)
+        self._nested_layers: Set[int] = set()
+        for info in self.conditionals:
+            self._nested_layers |= info.branch[True] | info.branch[False]
+        for info in self.loops:
+            self._nested_layers |= info.body | (info.boundary - set(info.outputs))
 
     def _collect_branch(self, info: _Conditional, tensor_name: str, members: Set[int]) -> None:
         """Layers that compute ``tensor_name`` inside ``info``'s branch: walk producers backwards
@@ -375,11 +386,43 @@ class NetworkExecutor:
             values[name] = value.detach().to("cpu")
         return values
 
-    def run(self, feeds: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+    def _check_profile(self, values: Mapping[str, torch.Tensor], profile: Mapping[str, Any]) -> None:
+        """Refuse what an engine built with ``profile`` refuses: an input dim outside the profile's
+        [min, max] (IExecutionContext.set_input_shape fails), a shape-tensor input value outside its
+        profile values."""
+        for name in self.input_names:
+            if name not in profile:
+                continue
+            low, _, high = (tuple(int(v) for v in bound) for bound in profile[name])
+            value = values[name]
+            declared = self.input_specs[name][0]
+            # A static input's profile entry holds values unless it is its own shape (TensorRT
+            # marks some inputs read as shapes, e.g. trip counts, as shape tensors only at build).
+            by_value = name in self.shape_tensor_inputs or (-1 not in declared and low != declared)
+            if by_value:
+                given = tuple(int(v) for v in value.reshape(-1).tolist())
+                what = "value"
+            else:
+                given = tuple(value.shape)
+                what = "shape"
+            if len(given) != len(low) or any(not lo <= g <= hi for g, lo, hi in zip(given, low, high)):
+                raise ExecutorInputError(
+                    name,
+                    f"{what} {given} is outside the optimization profile (min {low}, max {high}); "
+                    "a TensorRT engine built with this profile refuses it",
+                )
+
+    def run(self, feeds: Mapping[str, Any], profile: Optional[Mapping[str, Any]] = None) -> Dict[str, torch.Tensor]:
+        """Evaluate the network on ``feeds``. ``profile`` (input name -> (min, opt, max) shapes, or
+        values for shape-tensor inputs, as in ``BuiltEngine.profiles``) is the optimization profile
+        the engine would run with; inputs outside it are refused as TensorRT refuses them."""
         network = self._network()
         if network is None:
             raise RuntimeError("the network of this NetworkExecutor no longer exists")
-        self.values = self._check_inputs(feeds)
+        values = self._check_inputs(feeds)
+        if profile is not None:
+            self._check_profile(values, profile)
+        self.values = values
         self.done: Set[int] = set()
         self.layers = [cast_layer(network.get_layer(i)) for i in range(network.num_layers)]
         self.network = network
@@ -388,8 +431,11 @@ class NetworkExecutor:
         try:
             # Assertion inputs are shape tensors, which TensorRT checks when the input shapes are set,
             # before anything runs: a violated size contract must surface as its assertion message.
-            self._ensure(self.assertions)
-            self._ensure([self.producer[name][0] for name in self.output_names if name in self.producer])
+            # (assertion chains come first in the plan, so they run before anything else)
+            self._ensure(
+                self.assertions + [self.producer[name][0] for name in self.output_names if name in self.producer],
+                free_dead_values=True,
+            )
             result = {}
             for name in self.output_names:
                 if name not in self.values:
@@ -402,8 +448,13 @@ class NetworkExecutor:
             self.layers = []
             self.network = None
 
-    def _ensure(self, targets: Iterable[int]) -> None:
-        """Run ``targets`` and everything they depend on, dependencies first (iteratively)."""
+    def _ensure(self, targets: Iterable[int], free_dead_values: bool = False) -> None:
+        """Run ``targets`` and everything they depend on, dependencies first (iteratively).
+
+        With ``free_dead_values`` (the top-level plan of a run) each value is dropped after the last
+        planned layer reading it, so the peak memory is that of the live values, not of all of them;
+        network outputs are kept. Nested plans (branches, loop bodies) free nothing: a value they read
+        belongs to the enclosing plan, and loops clear their body values every iteration."""
         order: List[int] = []
         seen: Set[int] = set(self.done)
         for target in targets:
@@ -422,9 +473,56 @@ class NetworkExecutor:
                 for dep in reversed(self._dependency_layers(index)):
                     if dep not in seen:
                         stack.append((dep, False))
+        remaining: Dict[str, int] = {}
+        if free_dead_values:
+            for index in order:
+                for name in self._reads(index):
+                    remaining[name] = remaining.get(name, 0) + 1
+        keep = set(self.output_names)
+        for index in order:
+            if free_dead_values and index in self._nested_layers:
+                # a branch or loop-body layer run for a top-level assertion: its values are read
+                # again when its conditional or loop runs, outside this plan's accounting
+                keep.update(self.layers[index].get_output(j).name for j in range(self.layers[index].num_outputs))
         for index in order:
             if index not in self.done:
                 self._run_layer(index)
+            if free_dead_values:
+                for name in self._reads(index):
+                    remaining[name] -= 1
+                    if remaining[name] == 0 and name not in keep:
+                        self.values.pop(name, None)
+
+    def _reads(self, index: int) -> Set[str]:
+        """Every value that running layer ``index`` may read: its inputs; for a conditional output
+        also whatever its branches (and conditionals nested in them) read from outside; for a loop
+        output what the loop and everything it runs per iteration read from outside."""
+        cached = self._reads_cache.get(index)
+        if cached is not None:
+            return cached
+        layer = self.layers[index]
+        kind = layer_type(layer)
+        if kind == L.CONDITIONAL_OUTPUT:
+            info = self.conditional_of[index]
+            members = info.branch[True] | info.branch[False]
+            reads = {self.layers[info.condition_layer].get_input(0).name}
+            for member in members:
+                if member != index and member not in info.output_layers:
+                    reads |= self._reads(member)
+        elif kind == L.LOOP_OUTPUT:
+            info = self.loop_of[index]
+            members = info.body | info.boundary
+            reads = set(info.external)
+            for member in members:
+                if layer_type(self.layers[member]) == L.CONDITIONAL_OUTPUT:
+                    reads |= self._reads(member)
+        else:
+            members = set()
+            reads = {layer.get_input(j).name for j in range(layer.num_inputs) if layer.get_input(j) is not None}
+        # values produced inside the compound layer are not reads from outside
+        reads = {name for name in reads if self.producer.get(name, (None,))[0] not in members}
+        self._reads_cache[index] = reads
+        return reads
 
     def _run_layer(self, index: int) -> None:
         from .registry import LAYER_EXECUTORS
@@ -614,15 +712,17 @@ def get_executor(network: Any) -> NetworkExecutor:
     return executor
 
 
-def execute_network(network: Any, inputs: Mapping[str, torch.Tensor], *, cache: bool = True
-                    ) -> Dict[str, torch.Tensor]:
+def execute_network(network: Any, inputs: Mapping[str, torch.Tensor], *, cache: bool = True,
+                    profile: Optional[Mapping[str, Any]] = None) -> Dict[str, torch.Tensor]:
     """Run ``network`` (a ``trt.INetworkDefinition``) on CPU tensors; outputs keyed by output name,
     in network output order.
 
     ``cache=False`` re-reads every weight (use it after editing a network's weights in place).
+    ``profile``: the optimization profile the engine was built with (``BuiltEngine.profiles[0]``);
+    an input outside it raises :class:`ExecutorInputError` (a network alone carries no profile).
     """
     executor = get_executor(network) if cache else NetworkExecutor(network)
-    return executor.run(inputs)
+    return executor.run(inputs, profile)
 
 
 __all__ = ["NetworkExecutor", "execute_network", "get_executor", "cast_layer", "LAYER_CLASSES"]
