@@ -204,3 +204,63 @@ def test_size_computed_in_pytorch_feeds_a_shape_tensor_input():
     for batch in (1, 5, 8):
         x = torch.randn(batch, 4, 5, generator=torch.Generator().manual_seed(batch))
         compare_outputs(compiled(x), model(x), where=f"batch {batch}")
+
+
+def test_two_threads_compile_safely_and_torch_tensorrt_is_restored(conv_program, monkeypatch):
+    """Two compile_cpu calls at once: both get executor engines that match eager, and afterwards
+    torch_tensorrt's names are its own again. A barrier inside torch_tensorrt's compile makes the two
+    calls overlap whenever nothing serialises them (it gives up after a few seconds if something does)."""
+    import threading
+
+    from torch_tensorrt.dynamo import _compiler
+    from torch_tensorrt.dynamo.conversion import _conversion
+
+    from trt_dyn._trt import torch_tensorrt
+
+    model, program = conv_program
+    convert, to_device = _compiler.convert_module, _compiler.to_torch_device
+    interpreter = _conversion.TRTInterpreter
+    real_compile = torch_tensorrt.dynamo.compile
+    both_inside = threading.Barrier(2)
+
+    def overlapping_compile(*args, **kwargs):
+        try:
+            both_inside.wait(timeout=5)
+        except threading.BrokenBarrierError:
+            pass  # the other call is not inside at the same time: serialised
+        return real_compile(*args, **kwargs)
+
+    monkeypatch.setattr(torch_tensorrt.dynamo, "compile", overlapping_compile)
+    results, errors = {}, {}
+
+    def worker(key):
+        try:
+            results[key] = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+        except Exception as error:  # noqa: BLE001  (reported by the assertion below)
+            errors[key] = error
+
+    threads = [threading.Thread(target=worker, args=(key,)) for key in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not errors, errors
+    assert (_compiler.convert_module, _compiler.to_torch_device) == (convert, to_device)
+    assert _conversion.TRTInterpreter is interpreter
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = model(x)
+    for key, compiled in results.items():
+        assert compiled.num_trt_engines == 1 and not compiled.on_gpu
+        compare_outputs(compiled(x), expected, where=f"thread {key}")
+
+
+def test_input_outside_the_engine_profile_is_refused(conv_program):
+    """The engine's profile is batch 1..4: batch 5 and batch 0 are refused as TensorRT refuses them."""
+    from trt_dyn.testing.executor import ExecutorInputError
+
+    model, program = conv_program
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    for batch in (5, 0):
+        with pytest.raises(ExecutorInputError, match=r"outside the optimization profile \(min \(1, 3, 16, 16\), max \(4, 3, 16, 16\)\)"):
+            compiled(torch.randn(batch, 3, 16, 16))

@@ -17,6 +17,9 @@ How it hooks in, all undone when compile returns or raises:
   moves the PyTorch segments of a partitioned graph to ``settings.device`` (always a CUDA device in
   torch_tensorrt, it accepts no other), which cannot exist here. Nothing else in compile uses it.
 
+These are module-level names, so compiles from several threads take turns (a module lock): each
+one sees only its own hooks and records only its own engines.
+
 With ``run_engines=True`` the real ``torch_tensorrt.dynamo.compile`` runs unchanged (real engines on
 the GPU); it needs a usable GPU (:func:`trt_dyn.testing.gpu.gpu_skip_reason`) and raises otherwise.
 """
@@ -24,6 +27,7 @@ the GPU); it needs a usable GPU (:func:`trt_dyn.testing.gpu.gpu_skip_reason`) an
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -44,6 +48,10 @@ __all__ = [
 ]
 
 _ENGINE_PREFIXES = ("_run_on_acc",)
+# compile_cpu swaps module-level names of torch_tensorrt (and trt_dyn.build.capture_builds swaps its
+# interpreter class): two compiles at once would record each other's engines and restore each other's
+# replacements. One compile at a time; re-entrant so a compile inside a hooked block still works.
+_TORCH_TENSORRT_PATCH_LOCK = threading.RLock()
 # Pure plumbing between partitions and shape assertions: not computation left to PyTorch.
 _PLUMBING = {"getitem", "_assert_scalar", "sym_constrain_range_for_size", "_assert_tensor_metadata"}
 
@@ -191,7 +199,9 @@ class ExecutorEngineModule(torch.nn.Module):
                 self.input_binding_names, inputs, self._input_dtypes, self._input_shapes
             )
         }
-        results = execute_network(self.engine.network, feeds)
+        # the engine runs with its first optimization profile (as TorchTensorRTModule's context does)
+        profile = self.engine.profiles[0] if self.engine.profiles else None
+        results = execute_network(self.engine.network, feeds, profile=profile)
         outputs = tuple(results[name] for name in self.output_binding_names)
         if len(outputs) == 1:
             return outputs[0]
@@ -330,7 +340,9 @@ def compile_cpu(
     inputs = resolve_inputs(exported_program, arg_inputs)
     settings = {**default_settings(), **torch_tensorrt_settings}
     segment_ops: Dict[str, List[str]] = {}
-    with capture_builds() as records, _hooked_conversion(records, segment_ops, not run_engines):
+    with _TORCH_TENSORRT_PATCH_LOCK, capture_builds() as records, _hooked_conversion(
+        records, segment_ops, not run_engines
+    ):
         graph_module = torch_tensorrt.dynamo.compile(exported_program, arg_inputs=inputs, **settings)
     if run_engines:
         _rename_engines(records, graph_module)
