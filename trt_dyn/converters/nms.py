@@ -232,7 +232,14 @@ def batched_nms_indices(ctx: Any, boxes: Any, scores: Any, classes: Any, iou_thr
     kept order is the same in both (score descending, ties by index).
     """
     nl = _Layers(ctx, name)
-    max_coordinate = nl.reduce_all_axes(boxes, trt.ReduceOperation.MAX, "max_coordinate")
+    # max over the boxes and one -inf: equal to max(boxes) for N >= 1 and defined for N = 0
+    flat = nl.reshape(boxes, (-1,), "flat_boxes")
+    floor = nl.named(nl.net.add_constant((1,), np.array([-np.inf], dtype=np.float32)),
+                     "minus_inf").get_output(0)
+    padded = nl.net.add_concatenation([flat, floor])
+    padded.axis = 0
+    max_coordinate = nl.reduce_all_axes(nl.named(padded, "with_floor").get_output(0),
+                                        trt.ReduceOperation.MAX, "max_coordinate")
     spread = nl.reshape(nl.binary(max_coordinate, nl.constant(1.0, trt.float32, 0, "one0d"), E.SUM,
                                   "spread"), (1, 1), "spread2d")
     offsets = nl.binary(nl.reshape(nl.cast(classes, trt.float32), (-1, 1), "class_col"), spread,
