@@ -1,6 +1,10 @@
-"""Converter of interpolate_dyn: nearest (1-3 spatial dims) and bilinear, runtime sizes and scales."""
+"""Converter of interpolate_dyn: nearest (1-3 spatial dims) and bilinear, runtime sizes and scales;
+torch_tensorrt's IResizeLayer path for non-integer scale factors."""
 
+import pytest
 import torch
+
+from trt_dyn._trt import trt
 
 from dyn_check import check_dynamic
 
@@ -63,3 +67,44 @@ def test_resize_1d_and_3d_modes():
 
 def test_resize_half_precision_input():
     check_dynamic(Resize2d(), (torch.randn(1, 2, 5, 6).half(),), {0: {2: (2, 9), 3: (2, 11)}}, atol=1e-2, rtol=1e-2)
+
+
+class InterpolateByScale(torch.nn.Module):
+    """F.interpolate with a non-integer scale_factor in every mode: torch_tensorrt's converter builds
+    an IResizeLayer with scales, which TensorRT maps through 1 / scale (not the length ratio)."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        F = torch.nn.functional
+        return (
+            F.interpolate(x, scale_factor=self.scale, mode="nearest"),
+            F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False),
+            F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False),
+        )
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("scale", [1.7, 2.5, 0.3])
+def test_interpolate_non_integer_scale_factor_matches_eager(scale, dynamic):
+    """n * scale is not whole at any of these sizes (7 * 1.7 = 11.9, 9 * 2.5 = 22.5, 10 * 0.3 = 3)."""
+    from torch.export import Dim
+
+    from trt_dyn.testing.compile_cpu import compile_cpu
+    from trt_dyn.testing.harness import compare_outputs
+
+    model = InterpolateByScale(scale)
+    example = torch.randn(1, 2, 7, 9)
+    shapes = {"x": {2: Dim("h", min=7, max=10)}} if dynamic else None
+    program = torch.export.export(model, (example,), dynamic_shapes=shapes)
+    compiled = compile_cpu(program, min_block_size=1)
+    assert compiled.pytorch_nodes == []
+    network = compiled.engines[0].network
+    resize_layers = [network.get_layer(i) for i in range(network.num_layers)
+                     if network.get_layer(i).type == trt.LayerType.RESIZE]
+    assert len(resize_layers) == 3  # the scale path under test, not a gather decomposition
+    for h in ((7, 8, 10) if dynamic else (7,)):
+        x = torch.randn(1, 2, h, 9, generator=torch.Generator().manual_seed(h))
+        compare_outputs(compiled(x), model(x), where=f"scale {scale}, h {h}")

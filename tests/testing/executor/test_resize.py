@@ -22,14 +22,17 @@ RS = trt.ResizeSelector
 S = trt.SampleMode
 
 
-def _coord(x, n_in, n_out, ct, selector):
+def _coord(x, n_in, n_out, ct, selector, scale=None):
+    """TensorRT's coordinate transformations; with a scale (layer.scales) ASYMMETRIC and HALF_PIXEL
+    map through 1 / scale, as ONNX Resize with scales, instead of the length ratio."""
     if n_out == 1 and selector == RS.UPPER:
         return 0.0
     if ct == CT.ALIGN_CORNERS:
         return x * (n_in - 1) / (n_out - 1)
+    ratio = n_in / n_out if scale is None else 1.0 / scale
     if ct == CT.ASYMMETRIC:
-        return x * n_in / n_out
-    return (x + 0.5) * n_in / n_out - 0.5
+        return x * ratio
+    return (x + 0.5) * ratio - 0.5
 
 
 def _round(c, mode):
@@ -51,15 +54,19 @@ def _cubic(d, a):
     return 0.0
 
 
-def np_resize(x, out_shape, mode, ct, rounding, selector, a=-0.75, exclude=False):
+def np_resize(x, out_shape, mode, ct, rounding, selector, a=-0.75, exclude=False, scales=None):
     """Direct N-D reference: for every output element, the weighted taps over all resized axes."""
-    axes = [d for d in range(x.ndim) if out_shape[d] != x.shape[d]]
+    axes = [d for d in range(x.ndim) if out_shape[d] != x.shape[d] or (scales is not None and scales[d] != 1)]
     out = np.zeros(out_shape)
     for pos in np.ndindex(*out_shape):
         taps_per_axis = []
         for d in axes:
             n_in, n_out = x.shape[d], out_shape[d]
-            c = _coord(pos[d], n_in, n_out, ct, selector)
+            c = _coord(pos[d], n_in, n_out, ct, selector, None if scales is None else scales[d])
+            if mode == IM.NEAREST and scales is not None and ct != CT.ALIGN_CORNERS:
+                # a GPU computes the coordinate in float32: x / scale can round onto an integer
+                off = np.float32(0.5 if ct == CT.HALF_PIXEL else 0.0)
+                c = float((np.float32(pos[d]) + off) / np.float32(scales[d]) - off)
             if mode == IM.NEAREST:
                 taps = [(min(max(_round(c, rounding), 0), n_in - 1), 1.0)]
             else:
@@ -164,14 +171,31 @@ def test_resize_cubic(ct, coeff, exclude):
     assert_close(net.run1(x=v), ref.astype(np.float32), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("scales", [[1, 1, 2, 2], [1, 1, 0.5, 1.5], [1, 1, 1.7, 0.8]])
-def test_resize_scales(scales):
-    shape = (1, 2, 6, 5)
-    net = _resize_net(shape, IM.LINEAR, CT.HALF_PIXEL, RM.FLOOR, RS.FORMULA, scales=scales)
+SCALE_CASES = [[1, 1, 2, 2], [1, 1, 0.5, 1.5], [1, 1, 1.7, 0.8], [1, 1, 2.5, 0.3], [1, 1, 0.3, 1.7]]
+
+
+@pytest.mark.parametrize("mode", [IM.NEAREST, IM.LINEAR, IM.CUBIC], ids=lambda m: m.name)
+@pytest.mark.parametrize("ct", [CT.ASYMMETRIC, CT.HALF_PIXEL, CT.ALIGN_CORNERS], ids=lambda c: c.name)
+@pytest.mark.parametrize("scales", SCALE_CASES, ids=lambda s: "x".join(map(str, s[2:])))
+def test_resize_scales(scales, ct, mode):
+    """Scales set the output size (floor(n * scale)) and, for ASYMMETRIC / HALF_PIXEL, the coordinate
+    mapping (1 / scale): with 7 * 1.7 = 11.9 the ratio 7 / 11 would sample elsewhere."""
+    shape = (1, 2, 7, 9)
+    net = _resize_net(shape, mode, ct, RM.FLOOR, RS.FORMULA, scales=scales)
     v = rand(shape)
-    out = tuple(int(math.floor(n * np.float32(s))) for n, s in zip(shape, scales))
-    ref = np_resize(v.double().numpy(), out, IM.LINEAR, CT.HALF_PIXEL, RM.FLOOR, RS.FORMULA)
+    scales32 = [float(np.float32(s)) for s in scales]
+    out = tuple(int(math.floor(n * s)) for n, s in zip(shape, scales32))
+    ref = np_resize(v.double().numpy(), out, mode, ct, RM.FLOOR, RS.FORMULA, scales=scales32)
     assert_close(net.run1(x=v), ref.astype(np.float32), rtol=1e-5, atol=1e-5)
+
+
+def test_resize_nearest_scale_on_a_rounding_boundary_is_refused():
+    """17 / 1.7 is 10 in real numbers; in float32 a division and a multiplication by the reciprocal
+    fall on different sides of it, and TensorRT does not say which it computes."""
+    net = _resize_net((1, 1, 12, 3), IM.NEAREST, CT.ASYMMETRIC, RM.FLOOR, RS.FORMULA, scales=[1, 1, 1.7, 1])
+    net.network.get_layer(net.network.num_layers - 1).name = "upsample_by_1_7"
+    with pytest.raises(UnsupportedLayerError, match=r"upsample_by_1_7.*scale 1.70000005: output index 17"):
+        net.run(x=rand((1, 1, 12, 3)))
 
 
 def test_resize_dynamic_output_shape_input_and_fp16():

@@ -4,7 +4,7 @@ single-pixel selector) and GridSample."""
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,13 @@ S = trt.SampleMode
 Inputs = List[Optional[torch.Tensor]]
 
 
-def _output_shape(layer: trt.IResizeLayer, x: torch.Tensor, extra: Optional[torch.Tensor]) -> List[int]:
+def _float32(value: float) -> float:
+    return float(torch.tensor(value, dtype=torch.float32))
+
+
+def _output_shape(layer: trt.IResizeLayer, x: torch.Tensor, extra: Optional[torch.Tensor]
+                  ) -> Tuple[List[int], Optional[List[float]]]:
+    """The output shape and, when the layer resizes by scales, the float32 scale of every axis."""
     rank = x.dim()
     if extra is not None:
         if extra.dtype in FLOAT_TYPES:
@@ -30,22 +36,27 @@ def _output_shape(layer: trt.IResizeLayer, x: torch.Tensor, extra: Optional[torc
             shape = shape_values(layer, extra, "output shape")
             if len(shape) != rank:
                 raise fail(layer, f"output shape {shape} does not have the input rank {rank}")
-            return shape
+            return shape, None
     else:
-        scales = [float(v) for v in (layer.scales or [])]
+        scales = [_float32(v) for v in (layer.scales or [])]
         if not scales:
             shape = list(dims(layer.shape))
             if len(shape) != rank:
                 raise fail(layer, f"output shape {shape} does not have the input rank {rank}")
-            return shape
+            return shape, None
     if len(scales) != rank:
         raise fail(layer, f"{len(scales)} scales for an input of rank {rank}")
     # each output dimension is floor(input dimension * scale), the scale being a float32
-    return [int(math.floor(n * float(torch.tensor(s, dtype=torch.float32)))) for n, s in zip(x.shape, scales)]
+    return [int(math.floor(n * s)) for n, s in zip(x.shape, scales)], scales
 
 
-def _source_coords(layer: Any, n_in: int, n_out: int) -> torch.Tensor:
-    """Original (input) coordinate of every output index along one axis, in float64."""
+def _source_coords(layer: Any, n_in: int, n_out: int, scale: Optional[float]) -> torch.Tensor:
+    """Original (input) coordinate of every output index along one axis, in float64.
+
+    ASYMMETRIC and HALF_PIXEL map with the length ratio ``in / out`` when the layer is given its
+    output shape, and with ``1 / scale`` when it is given scales (ONNX Resize semantics, which
+    TensorRT's ONNX parser implements by passing the scales to setScales; PyTorch's interpolate with
+    ``scale_factor`` does the same). ALIGN_CORNERS always uses the lengths."""
     x = torch.arange(n_out, dtype=torch.float64)
     if n_out == 1 and layer.selector_for_single_pixel == RS.UPPER:
         return torch.zeros(1, dtype=torch.float64)
@@ -55,10 +66,33 @@ def _source_coords(layer: Any, n_in: int, n_out: int) -> torch.Tensor:
             raise unsupported(layer, ct, "ALIGN_CORNERS with the FORMULA selector and an output length of 1 divides by zero")
         return x * (n_in - 1) / (n_out - 1)
     if ct == CT.ASYMMETRIC:
-        return x * (n_in / n_out)
+        return x / scale if scale is not None else x * (n_in / n_out)
     if ct == CT.HALF_PIXEL:
-        return (x + 0.5) * (n_in / n_out) - 0.5
+        return ((x + 0.5) / scale if scale is not None else (x + 0.5) * (n_in / n_out)) - 0.5
     raise unsupported(layer, ct, "coordinate transformation")
+
+
+def _nearest_scaled_coords(layer: Any, n_in: int, n_out: int, scale: float) -> torch.Tensor:
+    """Nearest-neighbour coordinates with a scale, in float32 as the GPU computes them.
+
+    An output coordinate can land next to a rounding boundary (e.g. 17 / 1.7): whether TensorRT
+    divides by the float32 scale or multiplies by its float32 reciprocal, which it does not
+    document, then decides the input index. Refused when the two pick different inputs."""
+    x = torch.arange(n_out, dtype=torch.float32)
+    scale32 = torch.tensor(scale, dtype=torch.float32)
+    offset = 0.5 if layer.coordinate_transformation == CT.HALF_PIXEL else 0.0
+    divided = ((x + offset) / scale32 - offset).double()
+    multiplied = ((x + offset) * (1 / scale32) - offset).double()
+    differs = _nearest(layer, divided, n_in) != _nearest(layer, multiplied, n_in)
+    if bool(differs.any()):
+        i = int(differs.nonzero()[0, 0])
+        raise unsupported(
+            layer, IM.NEAREST,
+            f"scale {scale:.9g}: output index {i} maps next to a rounding boundary "
+            f"({float(divided[i]):.9g} or {float(multiplied[i]):.9g}); TensorRT does not document whether it "
+            "divides by the scale or multiplies by its reciprocal, and the two pick different input indices",
+        )
+    return divided
 
 
 def _nearest(layer: Any, coords: torch.Tensor, n_in: int) -> torch.Tensor:
@@ -87,7 +121,8 @@ def _cubic_weights(t: torch.Tensor, a: float) -> torch.Tensor:
     return torch.stack([w(t + 1), w(t), w(1 - t), w(2 - t)], dim=-1)
 
 
-def _resize_axis(layer: Any, v: torch.Tensor, axis: int, n_out: int, mode: Any) -> torch.Tensor:
+def _resize_axis(layer: Any, v: torch.Tensor, axis: int, n_out: int, mode: Any, scale: Optional[float]
+                 ) -> torch.Tensor:
     n_in = v.shape[axis]
     if n_in == 0 or n_out == 0:
         shape = list(v.shape)
@@ -95,8 +130,11 @@ def _resize_axis(layer: Any, v: torch.Tensor, axis: int, n_out: int, mode: Any) 
         if n_out and not n_in:
             raise fail(layer, f"cannot resize an empty axis {axis} to {n_out}")
         return v.new_zeros(shape)
-    coords = _source_coords(layer, n_in, n_out)
+    coords = _source_coords(layer, n_in, n_out, scale)
     if mode == IM.NEAREST:
+        single_upper = n_out == 1 and layer.selector_for_single_pixel == RS.UPPER
+        if scale is not None and layer.coordinate_transformation != CT.ALIGN_CORNERS and not single_upper:
+            coords = _nearest_scaled_coords(layer, n_in, n_out, scale)
         return v.index_select(axis, _nearest(layer, coords, n_in))
     base = torch.floor(coords)
     t = coords - base
@@ -125,9 +163,9 @@ def run_resize(layer: trt.IResizeLayer, inputs: Inputs) -> List[torch.Tensor]:
     x = inputs[0]
     extra = inputs[1] if len(inputs) > 1 else None
     mode = layer.resize_mode
-    out_shape = _output_shape(layer, x, extra)
+    out_shape, scales = _output_shape(layer, x, extra)
     rank = x.dim()
-    changed = [d for d in range(rank) if out_shape[d] != x.shape[d]]
+    changed = [d for d in range(rank) if out_shape[d] != x.shape[d] or (scales is not None and scales[d] != 1.0)]
     limit = 2 if mode == IM.CUBIC else 3
     if changed and min(changed) < rank - min(limit, rank):
         raise unsupported(layer, mode, f"resizing axis {min(changed)}: {mode} resizes only the innermost {limit} axes")
@@ -137,11 +175,12 @@ def run_resize(layer: trt.IResizeLayer, inputs: Inputs) -> List[torch.Tensor]:
         raise unsupported(layer, mode, f"{x.dtype} input")
     v = x if mode == IM.NEAREST else x.to(torch.float64)
     # separable: interpolate the resized axes one after the other (exact for products of 1-D
-    # weights, which is how linear / cubic interpolation are defined on grids). An axis whose
-    # size is unchanged maps every coordinate onto itself in every transformation.
+    # weights, which is how linear / cubic interpolation are defined on grids). An axis is left
+    # alone only where it maps every coordinate onto itself: same size and no scale other than 1.
     for axis in range(rank):
-        if out_shape[axis] != x.shape[axis]:
-            v = _resize_axis(layer, v, axis, out_shape[axis], mode)
+        scale = None if scales is None else scales[axis]
+        if out_shape[axis] != x.shape[axis] or (scale is not None and scale != 1.0):
+            v = _resize_axis(layer, v, axis, out_shape[axis], mode, scale)
     return [v.to(out_dtype(layer)).contiguous()]
 
 
