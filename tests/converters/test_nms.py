@@ -19,7 +19,13 @@ from torchvision.ops import batched_nms, nms
 import trt_dyn  # noqa: F401  (before torch_tensorrt)
 from trt_dyn.adapters.postprocess import exact_batched_nms
 from trt_dyn.converters.errors import ConverterError, find_converter_error
-from trt_dyn.converters.nms import VANILLA_NUMEL, count_nms_layers, float32_threshold
+from trt_dyn.converters.nms import (
+    FORMULATIONS,
+    VANILLA_NUMEL,
+    count_nms_layers,
+    float32_threshold,
+    set_formulation,
+)
 from trt_dyn.testing import compile_cpu
 from trt_dyn.testing.harness import ENGINE_MODES, export_dynamic, network_layer_types
 
@@ -73,13 +79,17 @@ def _sizes(count):
     return list(itertools.islice(itertools.cycle(SIZES), count))
 
 
-@pytest.fixture(scope="module")
-def multi_threshold_engine():
+@pytest.fixture(scope="module", params=sorted(FORMULATIONS))
+def multi_threshold_engine(request):
     generator = torch.Generator().manual_seed(0)
     example = random_case("random", 12, generator)
     program = export_dynamic(MultiThresholdNms(), example,
                              {"boxes": {0: (1, MAX_N)}, "scores": {0: (1, MAX_N)}})
-    return compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    previous = set_formulation(request.param)
+    try:
+        return compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    finally:
+        set_formulation(previous)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -106,7 +116,7 @@ def test_nms_network_has_no_nms_or_nonzero_layer(multi_threshold_engine):
     network = multi_threshold_engine.engines[0].network
     types = network_layer_types(network)
     assert "NMS" not in types and "NON_ZERO" not in types
-    assert types["LOOP_OUTPUT"] == len(THRESHOLDS)  # one fixed-point loop per nms
+    assert types["LOOP_OUTPUT"] == len(THRESHOLDS)  # one loop per nms
     assert count_nms_layers(network) > 0
 
 

@@ -134,17 +134,10 @@ def _visited_first(nl: _Layers, scores: Any, count_1d: Any) -> Any:
     return nl.binary(higher, tie, E.OR, "first")
 
 
-def _greedy_keep(nl: _Layers, suppresses: Any, count_1d: Any) -> Any:
+def _fixed_point_keep(nl: _Layers, suppresses: Any, first: Any, count_1d: Any) -> Any:
     """``[1, N]`` float32 0/1: the greedy kept set, by fixed-point iteration (module docstring)."""
-    fill = nl.net.add_fill((0,), trt.FillOperation.LINSPACE, trt.float32)
-    fill.set_input(0, _row_shape(nl, count_1d))
-    fill.set_input(1, nl.named(nl.net.add_constant((), np.array(1.0, dtype=np.float32)),
-                               "one").get_output(0))
-    fill.set_input(2, nl.named(nl.net.add_constant((2,), np.zeros(2, dtype=np.float32)),
-                               "step").get_output(0))
-    all_kept = nl.named(fill, "all_kept").get_output(0)
     loop = nl.net.add_loop()
-    keep = loop.add_recurrence(all_kept)
+    keep = loop.add_recurrence(_all_ones_row(nl, count_1d))
     nl.named(keep, "keep")
     changed = loop.add_recurrence(
         nl.named(nl.net.add_constant((), np.array(True)), "start").get_output(0))
@@ -165,6 +158,60 @@ def _greedy_keep(nl: _Layers, suppresses: Any, count_1d: Any) -> Any:
     changed.set_input(1, next_changed)
     output = loop.add_loop_output(keep.get_output(0), trt.LoopOutput.LAST_VALUE)
     return nl.named(output, "kept").get_output(0)
+
+
+def _sequential_keep(nl: _Layers, suppresses: Any, first: Any, count_1d: Any) -> Any:
+    """``[1, N]`` float32 0/1: the greedy kept set, one loop iteration per box in visiting order.
+
+    The visiting order is the permutation ``order[rank[j]] = j`` with ``rank[j]`` the number of boxes
+    visited before j (a Scatter, no TopK: exact for ties and for N above TopK's 3840).
+    """
+    ones = _all_ones_row(nl, count_1d)
+    rank = nl.cast(nl.reshape(nl.matmul(ones, nl.cast(first, trt.float32), "visited_before"), (-1,),
+                              "rank"), trt.int64)
+    index = _arange(nl.ctx, count_1d, LAYER_PREFIX, nl.name)
+    scatter = nl.net.add_scatter(index, rank, index, trt.ScatterMode.ELEMENT)
+    scatter.axis = 0
+    order = nl.named(scatter, "visiting_order").get_output(0)
+    loop = nl.net.add_loop()
+    nl.named(loop.add_trip_limit(nl.reshape(count_1d, (), "trips"), trt.TripLimit.COUNT), "per_box")
+    keep = loop.add_recurrence(ones)
+    nl.named(keep, "keep")
+    box = nl.named(loop.add_iterator(order, 0, False), "box").get_output(0)
+    current = keep.get_output(0)
+    alive = nl.named(nl.net.add_gather(current, box, 1), "alive").get_output(0)  # [1]
+    row = nl.named(nl.net.add_gather(suppresses, nl.reshape(box, (1,), "box_1d"), 0),
+                   "row").get_output(0)  # [1, N]
+    hit = nl.binary(row, nl.reshape(alive, (1, 1), "alive2d"), E.PROD, "hit")
+    keep.set_input(1, nl.binary(current, nl.binary(current, hit, E.PROD, "suppressed"), E.SUB,
+                                "next_keep"))
+    output = loop.add_loop_output(keep.get_output(0), trt.LoopOutput.LAST_VALUE)
+    return nl.named(output, "kept").get_output(0)
+
+
+#: how the greedy kept set is computed (docs/nms.md): "fixed_point" (default) or "sequential"
+FORMULATIONS = {"fixed_point": _fixed_point_keep, "sequential": _sequential_keep}
+_formulation = "fixed_point"
+
+
+def set_formulation(name: str) -> str:
+    """Select the NMS formulation for later conversions; returns the previous one."""
+    global _formulation
+    if name not in FORMULATIONS:
+        raise ValueError(f"NMS formulation must be one of {sorted(FORMULATIONS)}, got {name!r}")
+    previous, _formulation = _formulation, name
+    return previous
+
+
+def _all_ones_row(nl: _Layers, count_1d: Any) -> Any:
+    """float32 ones of shape ``[1, N]``."""
+    fill = nl.net.add_fill((0,), trt.FillOperation.LINSPACE, trt.float32)
+    fill.set_input(0, _row_shape(nl, count_1d))
+    fill.set_input(1, nl.named(nl.net.add_constant((), np.array(1.0, dtype=np.float32)),
+                               "one").get_output(0))
+    fill.set_input(2, nl.named(nl.net.add_constant((2,), np.zeros(2, dtype=np.float32)),
+                               "step").get_output(0))
+    return nl.named(fill, "all_ones").get_output(0)
 
 
 def _row_shape(nl: _Layers, count_1d: Any) -> Any:
@@ -218,7 +265,7 @@ def nms_indices(ctx: Any, boxes: Any, scores: Any, iou_threshold: float, name: s
                            "suppresses")
     if allowed is not None:
         suppresses = nl.binary(suppresses, allowed, E.AND, "allowed")
-    kept = _greedy_keep(nl, nl.cast(suppresses, trt.float32), count_1d)
+    kept = FORMULATIONS[_formulation](nl, nl.cast(suppresses, trt.float32), first, count_1d)
     return _ordered_kept(nl, kept, first, count_1d)
 
 
@@ -314,5 +361,5 @@ def _register_batched_nms() -> None:
 
 _register_batched_nms()
 
-__all__ = ["LAYER_PREFIX", "VANILLA_NUMEL", "count_nms_layers", "float32_threshold", "nms_indices",
+__all__ = ["LAYER_PREFIX", "VANILLA_NUMEL", "FORMULATIONS", "set_formulation", "count_nms_layers", "float32_threshold", "nms_indices",
            "batched_nms_indices"]
