@@ -146,7 +146,7 @@ def test_scatter_nd():
     assert_close(net.run1(x=v, i=idx, u=upd), ref)
 
 
-def test_scatter_duplicate_indices_are_refused():
+def test_scatter_duplicate_indices_with_different_updates_are_refused():
     net = Net()
     x = net.input("x", torch.float32, (4,))
     i = net.input("i", torch.int32, (2, 1))
@@ -154,8 +154,52 @@ def test_scatter_duplicate_indices_are_refused():
     layer = net.network.add_scatter(x, i, u, trt.ScatterMode.ND)
     layer.name = "dup_scatter"
     net.output(layer.get_output(0))
+    with pytest.raises(LayerExecutionError, match="dup_scatter.*same slice more than once with different updates"):
+        net.run(x=rand((4,)), i=torch.tensor([[1], [1]], dtype=torch.int32), u=torch.tensor([1.0, 2.0]))
+    # 0.0 and -0.0 compare equal but are different bits: the result would depend on the order
     with pytest.raises(LayerExecutionError, match="dup_scatter"):
-        net.run(x=rand((4,)), i=torch.tensor([[1], [1]], dtype=torch.int32), u=rand((2,)))
+        net.run(x=rand((4,)), i=torch.tensor([[1], [1]], dtype=torch.int32), u=torch.tensor([0.0, -0.0]))
+
+
+def test_scatter_nd_duplicate_indices_with_equal_updates_are_accepted():
+    """Every write order gives the same result when all colliding updates are equal."""
+    net = Net()
+    x = net.input("x", torch.float32, (5, 3))
+    i = net.input("i", torch.int32, (4, 1))
+    u = net.input("u", torch.float32, (4, 3))
+    net.output(net.network.add_scatter(x, i, u, trt.ScatterMode.ND).get_output(0))
+    net.build()
+    data = rand((5, 3))
+    row_a, row_b = rand((3,), seed=1), rand((3,), seed=2)
+    updates = torch.stack([row_a, row_b, row_a, row_a])
+    idx = torch.tensor([[3], [0], [3], [3]], dtype=torch.int32)
+    expected = data.clone().numpy()
+    expected[3], expected[0] = row_a.numpy(), row_b.numpy()
+    assert_close(net.run1(x=data, i=idx, u=updates), expected)
+
+
+def test_scatter_element_duplicate_indices_equal_updates_accepted_different_refused():
+    net = Net()
+    x = net.input("x", torch.float32, (3, 4))
+    i = net.input("i", torch.int32, (2, 4))
+    u = net.input("u", torch.float32, (2, 4))
+    layer = net.network.add_scatter(x, i, u, trt.ScatterMode.ELEMENT)
+    layer.axis = 0
+    layer.name = "element_scatter"
+    net.output(layer.get_output(0))
+    net.build()
+    data = rand((3, 4))
+    idx = torch.tensor([[2, 0, 1, 2], [2, 1, 1, 0]], dtype=torch.int32)  # columns 0 and 2 collide
+    updates = torch.tensor([[5.0, 6.0, 7.0, 8.0], [5.0, 9.0, 7.0, 10.0]])
+    expected = data.clone().numpy()
+    for r in range(2):
+        for c in range(4):
+            expected[idx[r, c], c] = updates[r, c]
+    assert_close(net.run1(x=data, i=idx, u=updates), expected)
+    clash = updates.clone()
+    clash[1, 2] = 7.5
+    with pytest.raises(LayerExecutionError, match="element_scatter.*same element more than once"):
+        net.run(x=data, i=idx, u=clash)
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])

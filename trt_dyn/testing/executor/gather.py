@@ -125,12 +125,9 @@ def run_scatter(layer: trt.IScatterLayer, inputs: Inputs) -> List[torch.Tensor]:
         if idx.shape != updates.shape or idx.dim() != data.dim():
             raise fail(layer, f"ELEMENT scatter needs indices {tuple(idx.shape)} == updates {tuple(updates.shape)} of rank {data.dim()}")
         _check_range(layer, idx, data.shape[axis], "scatter")
-        # duplicate targets are undefined in TensorRT: refuse them rather than pick a winner
         coords = list(torch.meshgrid(*[torch.arange(s) for s in idx.shape], indexing="ij"))
         coords[axis] = idx
-        flat = _flatten(coords, data.shape)
-        if flat.unique().numel() != flat.numel():
-            raise fail(layer, "scatter indices write the same element twice (undefined)")
+        _check_collisions(layer, _flatten(coords, data.shape), updates.reshape(-1, 1), "element")
         out.scatter_(axis, idx, updates)
         return [out.to(dtype)]
     if mode == trt.ScatterMode.ND:
@@ -144,11 +141,35 @@ def run_scatter(layer: trt.IScatterLayer, inputs: Inputs) -> List[torch.Tensor]:
         for j in range(k):
             _check_range(layer, cols[:, j], data.shape[j], f"ND scatter (component {j})")
         flat = _flatten([cols[:, j] for j in range(k)], data.shape[:k])
-        if flat.unique().numel() != flat.numel():
-            raise fail(layer, "scatter indices write the same slice twice (undefined)")
+        _check_collisions(layer, flat, updates.reshape(cols.shape[0], -1), "slice")
         out[tuple(cols[:, j] for j in range(k))] = updates.reshape(-1, *data.shape[k:])
         return [out.to(dtype)]
     raise unsupported(layer, mode)
+
+
+_SAME_SIZE_INT = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _check_collisions(layer: Any, targets: torch.Tensor, rows: torch.Tensor, what: str) -> None:
+    """Several updates may target one place only if they are bit-for-bit equal: then every write
+    order gives the same result. TensorRT leaves the winner among different updates undefined."""
+    order = torch.argsort(targets, stable=True)
+    ordered = targets[order]
+    repeated = ordered[1:] == ordered[:-1]
+    if not bool(repeated.any()):
+        return
+    bits = rows.contiguous()
+    if bits.dtype.is_floating_point:
+        bits = bits.view(_SAME_SIZE_INT[bits.element_size()])  # -0.0 != 0.0, NaN payloads compared
+    bits = bits[order]
+    differs = repeated & (bits[1:] != bits[:-1]).any(dim=-1)
+    if bool(differs.any()):
+        first = int(order[1:][differs][0])
+        raise fail(
+            layer,
+            f"scatter indices write the same {what} more than once with different updates (update {first} "
+            "and an earlier one): TensorRT leaves which write wins undefined",
+        )
 
 
 def _flatten(coords: List[torch.Tensor], shape: Any) -> torch.Tensor:
