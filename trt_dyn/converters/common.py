@@ -13,7 +13,7 @@ from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
 
 from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
 from .errors import fail
-from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, name_layer
+from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, host_tensor, name_layer
 
 
 
@@ -75,7 +75,7 @@ def cast_to(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -
 def typed_constant(ctx: Any, value: Any, dtype: "trt.DataType", name: str, rank: int = 0) -> "trt.ITensor":
     """A constant ``value`` of TensorRT type ``dtype`` with ``rank`` dims of size 1."""
     torch_dtype = TRT_TO_TORCH[dtype]
-    tensor = torch.tensor(value, dtype=torch_dtype).reshape([1] * rank)
+    tensor = host_tensor(value, torch_dtype, [1] * rank)
     return get_trt_tensor(ctx, tensor, f"{name}/value#{next(_layer_ids)}", min_rank=rank)
 
 

@@ -13,10 +13,12 @@ from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
     as_shape_tensor,
+    cast_int64,
     dim_of,
     int64_constant,
     shape_binary,
     shape_of,
+    to_scalar,
 )
 
 
@@ -33,6 +35,18 @@ def convert_sym_size_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
     dim = arg(args, kwargs, 1, "dim")
     try:
         return dim_of(ctx, tensor, dim, name)
+    except ShapeValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+
+
+@converts("symint_dyn")
+def convert_symint_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``symint_dyn(value)`` -> the engine's int64 shape input (declared ``[1]`` by torch_tensorrt) as a 0-d int64."""
+    value = arg(args, kwargs, 0, "value")
+    if not isinstance(value, trt.ITensor):
+        raise fail(ctx, target, name, f"expected the int graph input as a shape input, got {value!r}")
+    try:
+        return to_scalar(ctx, cast_int64(ctx, value, name), name)
     except ShapeValueError as err:
         raise fail(ctx, target, name, str(err)) from err
 

@@ -61,11 +61,22 @@ def pin_float32(ctx: Any, layer: "trt.ILayer") -> "trt.ILayer":
     return layer
 
 
+def host_tensor(values: Any, dtype: torch.dtype, shape: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """``torch.tensor(values, dtype=dtype)`` (reshaped to ``shape``) with real data even inside a fake mode:
+    torch_tensorrt's torch.compile backend converts with its FakeTensorMode active, and a constant layer needs
+    the bytes."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    with unset_fake_temporarily():
+        tensor = torch.tensor(values, dtype=dtype)
+        return tensor if shape is None else tensor.reshape(shape)
+
+
 def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "trt.ITensor":
     """An int64 constant: 0-d for a Python int, 1-d for a list (empty lists allowed)."""
     from torch_tensorrt.dynamo.conversion.converter_utils import create_constant
 
-    array = torch.tensor(values, dtype=torch.int64)
+    array = host_tensor(values, torch.int64)
     return create_constant(
         ctx, array, f"{name}/const#{next(_layer_ids)}", torch.int64, min_rank=array.dim()
     )

@@ -92,6 +92,90 @@ def has_dynamic_inputs(gm: GraphModule) -> bool:
     return False
 
 
+def _input_size_symbols(graph: torch.fx.Graph) -> Dict[Any, Tuple[Node, int]]:
+    """symbol -> (tensor placeholder, dim) of the first input dimension whose size is exactly that symbol."""
+    found: Dict[Any, Tuple[Node, int]] = {}
+    for node in graph.nodes:
+        if node.op != "placeholder":
+            break
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor):
+            for dim, size in enumerate(value.shape):
+                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+                    found.setdefault(size.node.expr, (node, dim))
+    return found
+
+
+def _size_expression_ops() -> Dict[type, Any]:
+    import sympy
+    from torch.utils._sympy.functions import FloorDiv, Max, Min, Mod, PythonMod
+
+    return {sympy.Add: dyn.add_dyn.default, sympy.Mul: dyn.mul_dyn.default, FloorDiv: dyn.floordiv_dyn.default,
+            PythonMod: dyn.mod_dyn.default, Mod: dyn.mod_dyn.default, Min: dyn.min_dyn.default,
+            Max: dyn.max_dyn.default, sympy.Min: dyn.min_dyn.default, sympy.Max: dyn.max_dyn.default}
+
+
+def placeholder_shape_value(placeholder: Node, make: Any) -> Any:
+    """SymInt placeholder ``placeholder`` as a shape tensor, built with ``make(op, *args)``.
+
+    torch.compile(dynamic=True) / mark_dynamic hand AOT graphs sizes as SymInt placeholders too (``s0``,
+    sometimes ``16*s0``); dynamo's source metadata is gone by then, so each symbol is matched to the input
+    dimension whose fake size is that symbol, and the value is computed from ``sym_size_dyn`` of those
+    tensors. When some symbol is no input tensor's size (the graph only reads ``feat.shape``, or the model
+    takes a Python int) the int becomes an engine shape input: ``symint_dyn(placeholder)``.
+    Raises ``ValueError`` for SymFloat / SymBool placeholders.
+    """
+    value = placeholder.meta.get("val")
+    if not isinstance(value, torch.SymInt):
+        raise ValueError(f"a symbolic {type(value).__name__} graph input {value}; engines take tensors and "
+                         "int shape inputs only: pass it as a tensor")
+    sources = _input_size_symbols(placeholder.graph)
+    operations = _size_expression_ops()
+
+    def build(expr: Any, make: Any) -> Any:
+        if expr.is_Integer:
+            return make(dyn.const_scalar.default, int(expr))
+        if expr.is_Symbol:
+            if expr not in sources:
+                raise LookupError(expr)
+            return make(dyn.sym_size_dyn.default, *sources[expr])
+        op = operations.get(type(expr))
+        if op is None:
+            raise LookupError(expr)
+        parts = [build(arg, make) for arg in expr.args]
+        result = parts[0]
+        for part in parts[1:]:
+            result = make(op, result, part)
+        return result
+
+    try:
+        build(value.node.expr, lambda op, *args: None)
+    except LookupError:
+        return make(dyn.symint_dyn.default, placeholder)
+    return build(value.node.expr, make)
+
+
+def _guarded_by_dynamo() -> bool:
+    """Inside a torch.compile backend: dynamo guards every input value the graph specialised (a new value
+    recompiles), so a specialised int placeholder is safe there, unlike in an exported program."""
+    return torch._guards.TracingContext.try_get() is not None
+
+
+def _read_as_shape_input(node: Node) -> bool:
+    """An int graph input that only ``symint_dyn`` reads: the engine takes it as a shape input."""
+    return node.op == "placeholder" and bool(node.users) and \
+        all(user.target is dyn.symint_dyn.default for user in node.users)
+
+
+def _placeholder_problem(placeholder: Node) -> Optional[str]:
+    """Why symbolic placeholder ``placeholder`` has no shape-tensor form (None: it has one)."""
+    try:
+        placeholder_shape_value(placeholder, lambda op, *args: None)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _op_name(target: Any) -> str:
     if isinstance(target, torch._ops.OpOverload):
         return f"{target.namespace}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
@@ -143,7 +227,7 @@ def _producer_problem(node: Node, memo: Dict[Node, Optional[Node]]) -> Optional[
     if node in memo:
         return memo[node]
     memo[node] = None
-    if _kind(node) != "symbolic":
+    if _kind(node) != "symbolic" or (node.op == "placeholder" and _placeholder_problem(node) is None):
         return None
     if node.op != "call_function" or not (node.target in SYM_RULES or node.target is SYM_SUM):
         memo[node] = node
@@ -191,7 +275,8 @@ def _consumer_problems(node: Node, memo: Dict[Node, Optional[Node]]) -> List[Mis
                 problems.append(MissingEntry(
                     op=_op_name(bad.target) if bad.op == "call_function" else f"{bad.op} {bad.target}",
                     node=bad.name, argument=f"{node.name}.{name}={_describe(value)}", source=source, code=code,
-                    reason="produces a symbolic value with no dyn variant; add it to SYM_RULES"))
+                    reason=_placeholder_problem(bad) if bad.op == "placeholder"
+                    else "produces a symbolic value with no dyn variant; add it to SYM_RULES"))
     return problems
 
 
@@ -321,7 +406,8 @@ class Builder:
         if node in self._dyn_of:
             return self._dyn_of[node]
         saved = self._anchor, self._origin
-        self._anchor, self._origin = node.next, node
+        # a placeholder's shape value goes after all placeholders (its tensor may come later)
+        self._anchor, self._origin = (self._const_anchor if node.op == "placeholder" else node.next), node
         try:
             result = self._translate_producer(node)
         finally:
@@ -332,6 +418,12 @@ class Builder:
 
     def _translate_producer(self, node: Node) -> Node:
         target = node.target
+        if node.op == "placeholder":
+            problem = _placeholder_problem(node)
+            if problem is not None:
+                raise _Missing(_entry(node, _describe(node), problem))
+            return placeholder_shape_value(node, lambda op, *args: self.const(op, *args)
+                                           if op is dyn.const_scalar.default else self.call(op, *args))
         if node.op != "call_function" or not (target in SYM_RULES or target is SYM_SUM):
             raise _Missing(_entry(node, _describe(node), "produces a symbolic value with no dyn variant"))
         if target is SYM_SUM:

@@ -34,6 +34,19 @@ def _(self, dim):
     return remember(torch.empty((), dtype=SHAPE_DTYPE), self.size(dim))
 
 
+@define("symint_dyn", "(SymInt value) -> Tensor")
+def symint_dyn(value: int) -> torch.Tensor:
+    """``symint_dyn(SymInt value) -> Tensor``: an int graph input as a 0-d int64 tensor. torch.compile passes
+    sizes of tensors the graph never reads (``feat.shape[-2:]`` alone) as ints; the engine takes them as shape
+    inputs."""
+    return torch.tensor(value, dtype=SHAPE_DTYPE)
+
+
+@symint_dyn.register_fake
+def _(value):
+    return remember(torch.empty((), dtype=SHAPE_DTYPE), value)
+
+
 @define("numel_dyn", "(Tensor self) -> Tensor")
 def numel_dyn(self: torch.Tensor) -> torch.Tensor:
     """``numel_dyn(Tensor self) -> Tensor``: ``self.numel()`` as a 0-d int64 tensor."""

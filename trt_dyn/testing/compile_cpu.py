@@ -45,6 +45,7 @@ __all__ = [
     "PyTorchNode",
     "pytorch_nodes",
     "GpuUnavailableError",
+    "engines_on_executor",
 ]
 
 _ENGINE_PREFIXES = ("_run_on_acc",)
@@ -347,3 +348,15 @@ def compile_cpu(
     if run_engines:
         _rename_engines(records, graph_module)
     return CompiledModule(graph_module, list(records), segment_ops, on_gpu=run_engines)
+
+
+@contextlib.contextmanager
+def engines_on_executor() -> Iterator[Tuple[List[BuiltEngine], Dict[str, List[str]]]]:
+    """Inside the block every torch_tensorrt compile gets executor modules instead of TensorRT runtime modules.
+
+    Yields ``(engines, segment_ops)``, filled as engines are built: the :class:`BuiltEngine` records and, per
+    TensorRT segment name, the FX ops converted into it. Used by :mod:`trt_dyn.testing.cpu_backend`.
+    """
+    segment_ops: Dict[str, List[str]] = {}
+    with _TORCH_TENSORRT_PATCH_LOCK, capture_builds() as records, _hooked_conversion(records, segment_ops, True):
+        yield records, segment_ops
