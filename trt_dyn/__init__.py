@@ -18,3 +18,4 @@ from . import converters  # noqa: E402,F401
 from . import lowering  # noqa: E402,F401
 from . import build  # noqa: E402,F401  (trt_dyn.build.build_engine without a second import)
 from .lowering import MissingDynVariantError, lower, report  # noqa: E402,F401
+from .cpp_ops import load_cpp_ops  # noqa: E402,F401  (the C++ kernels of the ops; docs/deploy.md)

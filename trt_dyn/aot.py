@@ -1,0 +1,340 @@
+"""Compile a dynamic-shape program into a file that torch_tensorrt loads on a GPU machine.
+
+:func:`compile_to_file` writes the format ``torch_tensorrt.save(module, path, retrace=False)`` writes
+(``output_format="exported_program"``, its legacy exporter): an ExportedProgram whose TensorRT segments are
+``tensorrt::execute_engine(inputs, engine)`` nodes, each engine a lifted custom object pickled as
+torch_tensorrt's ``EngineSerializer`` (the engine-info list of ``TorchTensorRTModule._pack_engine_info``:
+ABI version, name, target device, serialized engine, binding names, metadata, platform, ...). On a GPU
+machine ``torch_tensorrt.load(path)`` / ``torch.export.load(path)`` rebuild the engines and the program runs.
+
+* With a CUDA device the call is torch_tensorrt's own: ``torch_tensorrt.dynamo.compile`` then
+  ``torch_tensorrt.save``.
+* Without one (:mod:`trt_dyn.no_gpu` active) the same ``torch_tensorrt.dynamo.compile`` runs (same lowering,
+  partitioning, converters, TensorRT-RTX builder on the CPU) with two changes, both undone afterwards:
+  each ``TorchTensorRTModule`` is created with its engine *not* deserialized (a :class:`HostEngineHandle`
+  stands where the runtime engine would be), and the PyTorch segments of a partitioned graph stay on the
+  CPU (torch_tensorrt would move them to ``settings.device``, a CUDA device that does not exist here).
+  The program is then exported by torch_tensorrt's exporter and the engines are packed by
+  ``TorchTensorRTModule._pack_engine_info``; the target device recorded in the file is GPU 0 with
+  compute capability ``TRT_DYN_TARGET_SM`` (:func:`trt_dyn.no_gpu.target_capability`).
+
+Both paths also store ``trt_dyn/engines.json`` in the archive (``extra_files``; torch_tensorrt ignores it):
+per engine the name, SHA-256 and size of the serialized engine, binding names and optimization profiles, so
+a file can be checked without a GPU (:func:`read_file`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import torch
+
+from . import no_gpu
+from ._trt import FLAVOR, torch_tensorrt, trt
+from .build import BuiltEngine, capture_builds, default_settings
+from .inputs import resolve_inputs
+from .testing.compile_cpu import PyTorchNode, pytorch_nodes
+
+__all__ = ["compile_to_file", "CompiledFile", "read_file", "SavedFile", "SavedEngine", "HostEngineHandle", "MANIFEST"]
+
+#: name of the trt_dyn manifest inside the saved archive (an ``extra_files`` entry)
+MANIFEST = "trt_dyn/engines.json"
+
+
+@dataclass
+class CompiledFile:
+    """What :func:`compile_to_file` wrote."""
+
+    path: str
+    #: the engines built (bytes, network, binding names, profiles), in graph order
+    engines: List[BuiltEngine]
+    #: nodes the saved program runs in PyTorch (needs trt_dyn's ops where they are ``trt_dyn::*``)
+    pytorch_nodes: List[PyTorchNode]
+    #: True when built through torch_tensorrt's normal path on a CUDA device
+    built_on_gpu: bool
+    manifest: Dict[str, Any]
+
+
+class HostEngineHandle:
+    """Stands where ``torch.classes.tensorrt.Engine`` would be on a machine without a GPU.
+
+    torch_tensorrt's compile and exporter ask a built module's engine only for the output-ownership flag
+    (set on the last engine, packed into the engine metadata) and the multi-device flag; this records the
+    first and answers False to the second. Anything else (running it) raises with the reason.
+    """
+
+    requires_native_multidevice = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._outputs_unowned = False
+
+    def set_output_tensors_as_unowned(self, enabled: bool) -> None:
+        self._outputs_unowned = bool(enabled)
+
+    def are_output_tensors_unowned(self) -> bool:
+        return self._outputs_unowned
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise RuntimeError(
+            f"{self.name}: engine.{attribute} needs a CUDA device; this engine was built without one and can only "
+            "be saved (trt_dyn.aot.compile_to_file), then loaded with torch_tensorrt.load on a GPU machine"
+        )
+
+
+def _gpu_present() -> bool:
+    return torch.cuda.is_available() and not no_gpu.is_active()
+
+
+@contextlib.contextmanager
+def _host_conversion() -> Iterator[None]:
+    """torch_tensorrt's convert_module, leaving the engine undeserialized; PyTorch segments stay on the CPU."""
+    from torch_tensorrt.dynamo import _compiler
+
+    original_convert = _compiler.convert_module
+
+    def convert_module_on_host(module: Any, inputs: Sequence[Any], settings: Any = None, name: str = "",
+                               engine_cache: Any = None) -> Any:
+        # lazy_engine_init keeps TorchTensorRTModule.__init__ from deserializing the engine (needs a GPU);
+        # the module keeps the user's value, which is what gets packed into the file's metadata.
+        deferred = dataclasses.replace(settings, lazy_engine_init=True)
+        trt_module = original_convert(module, inputs, settings=deferred, name=name, engine_cache=engine_cache)
+        trt_module.settings.lazy_engine_init = settings.lazy_engine_init
+        if trt_module.aliased_io:
+            raise NotImplementedError(
+                f"compile_to_file: segment {name!r} has aliased input/output bindings {dict(trt_module.aliased_io)}; "
+                "saving them without a GPU is not supported"
+            )
+        trt_module.engine = HostEngineHandle(name)  # setup_engine() returns early once an engine is set
+        return trt_module
+
+    saved = {name: getattr(_compiler, name) for name in ("convert_module", "to_torch_device")}
+    _compiler.convert_module = convert_module_on_host
+    _compiler.to_torch_device = lambda device=None: torch.device("cpu")
+    try:
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(_compiler, name, original)
+
+
+class _TargetDeviceProperties:
+    """What ``torch.cuda.get_device_properties`` reports for the build target while packing engine info."""
+
+    def __init__(self) -> None:
+        self.major, self.minor = no_gpu.target_capability()
+        self.name = f"trt_dyn build target sm_{self.major}{self.minor}"
+
+
+@contextlib.contextmanager
+def _target_device_properties() -> Iterator[None]:
+    # torch_tensorrt records the target GPU (id, capability, name) in every packed engine; here there is none,
+    # so the build target stands in. Only needed, and only patched, while the no-GPU shim is active.
+    original = torch.cuda.get_device_properties
+    torch.cuda.get_device_properties = lambda device=None: _TargetDeviceProperties()
+    try:
+        yield
+    finally:
+        torch.cuda.get_device_properties = original
+
+
+def _engine_modules(module: torch.fx.GraphModule) -> Dict[str, Any]:
+    return {name: child for name, child in module.named_children() if "_run_on_acc" in name}
+
+
+def _manifest(engines: List[BuiltEngine], built_on_gpu: bool) -> Dict[str, Any]:
+    return {
+        "format": "torch_tensorrt exported_program (retrace=False)",
+        "tensorrt": {"flavor": FLAVOR, "version": trt.__version__},
+        "torch_tensorrt": torch_tensorrt.__version__,
+        "built_on_gpu": built_on_gpu,
+        "target_capability": None if built_on_gpu else "%d.%d" % no_gpu.target_capability(),
+        "engines": [
+            {
+                "name": engine.name,
+                "sha256": hashlib.sha256(engine.serialized_engine).hexdigest(),
+                "bytes": len(engine.serialized_engine),
+                "input_names": engine.input_names,
+                "output_names": engine.output_names,
+                "profiles": [
+                    {name: {"min": list(lo), "opt": list(opt), "max": list(hi)} for name, (lo, opt, hi) in p.items()}
+                    for p in engine.profiles
+                ],
+            }
+            for engine in engines
+        ],
+    }
+
+
+def _name_records(records: List[BuiltEngine], module: torch.fx.GraphModule) -> None:
+    # records are in build order, which is the order of the engine submodules
+    names = list(_engine_modules(module))
+    if len(names) != len(records):
+        raise RuntimeError(f"compile_to_file: {len(records)} engines built but {len(names)} engine modules in the graph")
+    for record, name in zip(records, names):
+        record.name = name
+
+
+def _export_on_host(module: torch.fx.GraphModule) -> torch.export.ExportedProgram:
+    """torch_tensorrt.save(module, retrace=False)'s steps, with engines packed from the host handles."""
+    from torch_tensorrt.dynamo._exporter import export
+    from torch_tensorrt.dynamo.runtime._TRTEngine import EngineSerializer
+
+    trt_modules = _engine_modules(module)
+    with _target_device_properties():
+        program = export(module, use_legacy_exporter=True)
+        for fqn, constant in list(program.constants.items()):
+            if isinstance(constant, HostEngineHandle):
+                # the same object torch_tensorrt.save stores for a live engine
+                program.constants[fqn] = EngineSerializer(trt_modules[constant.name]._pack_engine_info())
+    leftover = [fqn for fqn, c in program.constants.items() if isinstance(c, HostEngineHandle)]
+    if leftover:
+        raise RuntimeError(f"compile_to_file: engines {leftover} were not packed")
+    return program
+
+
+def compile_to_file(
+    program: torch.export.ExportedProgram,
+    path: str,
+    arg_inputs: Optional[Sequence[Any]] = None,
+    **settings: Any,
+) -> CompiledFile:
+    """Compile ``program`` with torch_tensorrt and save it to ``path`` for ``torch_tensorrt.load`` on a GPU.
+
+    ``arg_inputs``: ``torch_tensorrt.Input`` specs, example tensors or min/opt/max dicts, one per user input;
+    None takes the ranges from the export (:func:`trt_dyn.inputs.resolve_inputs`). ``settings`` go to
+    ``torch_tensorrt.dynamo.compile`` unchanged (engine caching is off unless asked for). Works with a GPU
+    (torch_tensorrt's normal path) and without one (engines built by TensorRT-RTX on the CPU, not run).
+    """
+    inputs = resolve_inputs(program, arg_inputs)
+    options = {**default_settings(), **settings}
+    on_gpu = _gpu_present()
+    conversion = contextlib.nullcontext() if on_gpu else _host_conversion()
+    with capture_builds() as records, conversion:
+        module = torch_tensorrt.dynamo.compile(program, arg_inputs=inputs, **options)
+    engines = list(records)
+    _name_records(engines, module)
+    manifest = _manifest(engines, on_gpu)
+    extra_files = {MANIFEST: json.dumps(manifest, indent=1)}
+    if on_gpu:
+        torch_tensorrt.save(module, path, output_format="exported_program", arg_inputs=inputs, retrace=False,
+                            extra_files=extra_files)
+    else:
+        torch.export.save(_export_on_host(module), path, extra_files=extra_files)
+    return CompiledFile(path, engines, pytorch_nodes(module), on_gpu, manifest)
+
+
+# ---- reading a saved file without a GPU ----
+
+
+@dataclass
+class SavedEngine:
+    """One engine as stored in a saved file (its packed engine info, decoded)."""
+
+    constant: str
+    name: str
+    abi_version: str
+    target_device: str
+    serialized_engine: bytes
+    input_names: List[str]
+    output_names: List[str]
+    hardware_compatible: bool
+    target_platform: str
+    metadata: Dict[str, Any]
+
+
+@dataclass
+class SavedFile:
+    """A saved program loaded without deserializing its engines (:func:`read_file`)."""
+
+    program: torch.export.ExportedProgram
+    engines: Dict[str, SavedEngine]
+    manifest: Optional[Dict[str, Any]]
+
+
+class _PackedEngine:
+    """What an engine constant unpickles to in :func:`read_file`: the packed info, engine bytes decoded."""
+
+    def __init__(self, serialized_info: List[Any]) -> None:
+        self.serialized_info = serialized_info
+
+
+def _unpickle_packed(serialized_info: List[Any]) -> Any:
+    from torch_tensorrt.dynamo.runtime._serialized_engine_layout import ENGINE_IDX
+    from torch_tensorrt.dynamo.runtime._TRTEngine import EngineSerializer
+
+    info = list(serialized_info)
+    info[ENGINE_IDX] = base64.b64decode(info[ENGINE_IDX])
+    # EngineSerializer is a registered opaque type, so the program deserializes around it
+    return EngineSerializer(info)
+
+
+def read_file(path: str) -> SavedFile:
+    """Load a file written by :func:`compile_to_file` (or ``torch_tensorrt.save``) without a GPU.
+
+    Everything ``torch.export.load`` does except constructing the runtime engines: engine constants are
+    left as their packed engine info (torch_tensorrt's ``EngineSerializer``), decoded into
+    :class:`SavedEngine` records. The program cannot run (its engines are not deserialized).
+    """
+    from torch_tensorrt.dynamo.runtime import _TRTEngine
+    from torch_tensorrt.dynamo.runtime._serialized_engine_layout import (
+        ABI_TARGET_IDX, DEVICE_IDX, ENGINE_IDX, HW_COMPATIBLE_IDX, INPUT_BINDING_NAMES_IDX, NAME_IDX,
+        OUTPUT_BINDING_NAMES_IDX, SERIALIZED_METADATA_IDX, TARGET_PLATFORM_IDX, deserialize_binding_names,
+    )
+    from torch_tensorrt.dynamo.runtime._TorchTensorRTModule import TorchTensorRTModule
+
+    extra_files = {MANIFEST: ""}
+    original = _TRTEngine._reconstruct_trt_engine
+    _TRTEngine._reconstruct_trt_engine = _unpickle_packed  # pickle looks the reconstructor up by name
+    try:
+        program = torch.export.load(path, extra_files=extra_files)
+    finally:
+        _TRTEngine._reconstruct_trt_engine = original
+    engines = {}
+    for fqn, constant in program.constants.items():
+        if type(constant).__name__ != "EngineSerializer":
+            continue
+        info = constant.serialized_info
+        engines[fqn] = SavedEngine(
+            constant=fqn,
+            name=str(info[NAME_IDX]),
+            abi_version=str(info[ABI_TARGET_IDX]),
+            target_device=str(info[DEVICE_IDX]),
+            serialized_engine=bytes(info[ENGINE_IDX]),
+            input_names=deserialize_binding_names(str(info[INPUT_BINDING_NAMES_IDX])),
+            output_names=deserialize_binding_names(str(info[OUTPUT_BINDING_NAMES_IDX])),
+            hardware_compatible=bool(int(info[HW_COMPATIBLE_IDX])),
+            target_platform=str(info[TARGET_PLATFORM_IDX]),
+            metadata=TorchTensorRTModule.decode_metadata(str(info[SERIALIZED_METADATA_IDX])),
+        )
+    manifest = json.loads(extra_files[MANIFEST]) if extra_files.get(MANIFEST) else None
+    return SavedFile(program, engines, manifest)
+
+
+def restore_pytorch_targets(graph_module: torch.fx.GraphModule) -> int:
+    """Give nodes that warn mode left to PyTorch their original op back; returns how many changed.
+
+    The lowering marks them with stand-in functions (so no converter claims them); an ExportedProgram may
+    only hold operators, and the original op is what runs in PyTorch anyway.
+    """
+    try:
+        from .lowering.pytorch_fallback import original_target
+    except ImportError:  # a lowering without stand-ins
+        return 0
+    changed = 0
+    for module in graph_module.modules():
+        if not isinstance(module, torch.fx.GraphModule):
+            continue
+        for node in module.graph.nodes:
+            original = original_target(node.target) if node.op == "call_function" else node.target
+            if original is not node.target:
+                node.target = original
+                changed += 1
+        module.recompile()
+    return changed
