@@ -326,7 +326,8 @@ def test_symint_arithmetic_producers():
         [(6, 5), (10, 13), (64, 64), (7, 63), (33, 5), (6, 64)],
     )
     targets = {str(n.target) for n in ep.graph.nodes}
-    for op in ("floordiv_dyn", "ceil_dyn", "float_dyn", "max_dyn", "neg_dyn", "mod_dyn", "min_dyn", "truediv_dyn"):
+    # ceil(W * 1.5) is exact integer arithmetic, ceil(3 * W / 2), not float32 math
+    for op in ("floordiv_dyn", "ceildiv_dyn", "max_dyn", "neg_dyn", "mod_dyn", "min_dyn", "truediv_dyn"):
         assert f"trt_dyn.{op}.default" in targets, op
 
 
@@ -345,7 +346,9 @@ def test_sym_sum_sym_int_trunc_numel_from_symbolic_trace():
     trt_dyn.lower(gm)
     assert not symint_leaks(gm)
     targets = {str(n.target) for n in gm.graph.nodes}
-    assert {"trt_dyn.int_dyn.default", "trt_dyn.numel_dyn.default", "trt_dyn.add_dyn.default"} <= targets
+    # sym_int(x0 * 0.5) and trunc(x1 / 2) are exact integer divisions (sizes are >= 0), not float32 math
+    assert {"trt_dyn.floordiv_dyn.default", "trt_dyn.numel_dyn.default", "trt_dyn.add_dyn.default"} <= targets
+    assert "trt_dyn.int_dyn.default" not in targets and "trt_dyn.float_dyn.default" not in targets
     for shape in ((6, 9), (2, 2), (11, 3), (1, 40)):
         x = torch.randn(shape)
         assert_same(gm(x), _sum_int_trunc_numel(x))

@@ -18,7 +18,7 @@ not touched at all (its generated code stays byte-identical).
 
 from __future__ import annotations
 
-import operator
+import math
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -27,8 +27,13 @@ from torch.fx import GraphModule, Node
 from torch.fx.experimental.symbolic_shapes import free_symbols
 
 from . import settings
+from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, float_inputs_sizing_data,
+                          float_size_reason, rational_scaling, sign)
+from .pytorch_fallback import leave_to_pytorch
 from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
-from .translation_map import ASSERTIONS, EXACT_DIVISION, RULES, SYM_RULES, SYM_SUM, DynRule
+from .segment_local import localise_shape_values
+from .specialised_inputs import specialised_inputs
+from .translation_map import ASSERTIONS, RULES, SYM_RULES, SYM_SUM, DynRule
 
 dyn = torch.ops.trt_dyn
 _SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
@@ -229,7 +234,8 @@ def _producer_problem(node: Node, memo: Dict[Node, Optional[Node]]) -> Optional[
     memo[node] = None
     if _kind(node) != "symbolic" or (node.op == "placeholder" and _placeholder_problem(node) is None):
         return None
-    if node.op != "call_function" or not (node.target in SYM_RULES or node.target is SYM_SUM):
+    if node.op != "call_function" or not (node.target in SYM_RULES or node.target is SYM_SUM) \
+            or float_size_reason(node) is not None:
         memo[node] = node
         return node
     for arg in _symbolic_nodes((node.args, node.kwargs)):
@@ -275,8 +281,8 @@ def _consumer_problems(node: Node, memo: Dict[Node, Optional[Node]]) -> List[Mis
                 problems.append(MissingEntry(
                     op=_op_name(bad.target) if bad.op == "call_function" else f"{bad.op} {bad.target}",
                     node=bad.name, argument=f"{node.name}.{name}={_describe(value)}", source=source, code=code,
-                    reason=_placeholder_problem(bad) if bad.op == "placeholder"
-                    else "produces a symbolic value with no dyn variant; add it to SYM_RULES"))
+                    reason=_placeholder_problem(bad) if bad.op == "placeholder" else float_size_reason(bad)
+                    or "produces a symbolic value with no dyn variant; add it to SYM_RULES"))
     return problems
 
 
@@ -289,15 +295,35 @@ def _symbolic_arg_names(node: Node) -> str:
     return ", ".join(f"{k}={_describe(v)}" for k, v in bound.items() if _symbolic_nodes(v))
 
 
+def _inexact_problems(node: Node, sizing_inputs: Dict[Node, Node]) -> List[MissingEntry]:
+    """Rows TensorRT would build, but not with torch's result (see :mod:`.float_sizes`)."""
+    if node in sizing_inputs:
+        source = sizing_inputs[node]
+        return [_entry(node, f"{source.name} ({source.meta['val'].dtype}, shape {tuple(source.meta['val'].shape)})",
+                       f"the data-dependent size of {node.name} is computed from the float graph input "
+                       f"'{source.target}': TensorRT takes a small static input feeding a size as a shape tensor, "
+                       "and shape tensors must be int32/int64 ('Network input ... is a shape tensor and must "
+                       "have type Int32 or Int64'); warn mode runs the selection in PyTorch")]
+    if node.op != "call_function" or node.target not in ARANGE or not _symbolic_nodes((node.args, node.kwargs)):
+        return []
+    bound = _bind(node.target, node.args, node.kwargs)
+    fixed = RULES[node.target].fixed
+    values = [bound.get(name, fixed.get(name)) for name in ("start", "end", "step")]
+    reason = arange_length_mismatch(values)
+    return [] if reason is None else [_entry(node, _symbolic_arg_names(node), reason)]
+
+
 def analyse(gm: GraphModule) -> DynReport:
     """The report for ``gm`` without changing it."""
-    report = DynReport(dynamic=has_dynamic_inputs(gm))
+    report = DynReport(dynamic=has_dynamic_inputs(gm),
+                       missing=[] if _guarded_by_dynamo() else specialised_inputs(gm))
     if not report.dynamic:
         return report
     memo: Dict[Node, Optional[Node]] = {}
     planner = _Planner(gm)
+    sizing_inputs = float_inputs_sizing_data(gm)
     for node in gm.graph.nodes:
-        problems = _consumer_problems(node, memo)
+        problems = _consumer_problems(node, memo) or _inexact_problems(node, sizing_inputs)
         if not problems and node.op == "call_function" and node.target in RULES and _kind(node) == "tensor" \
                 and _symbolic_nodes((node.args, node.kwargs)):
             try:
@@ -426,17 +452,26 @@ class Builder:
                                            if op is dyn.const_scalar.default else self.call(op, *args))
         if node.op != "call_function" or not (target in SYM_RULES or target is SYM_SUM):
             raise _Missing(_entry(node, _describe(node), "produces a symbolic value with no dyn variant"))
+        if float_size_reason(node) is not None:
+            raise _Missing(_entry(node, _describe(node), float_size_reason(node)))
         if target is SYM_SUM:
             terms = [self.scalar(t) for t in node.args[0]]
             total = terms[0] if terms else self.scalar(0)
             for term in terms[1:]:
                 total = self.call(dyn.add_dyn.default, total, term)
             return total
-        exact = EXACT_DIVISION.get(target)
-        inner = node.args[0]
-        if exact is not None and isinstance(inner, Node) and inner.target is operator.truediv \
-                and all(_is_integer(a) for a in inner.args):
+        exact = exact_division_op(node)
+        if exact is not None:
+            inner = node.args[0]
             return self.call(exact, self.scalar(inner.args[0]), self.scalar(inner.args[1]))
+        scaling = rational_scaling(node)
+        if scaling is not None:
+            size, numerator, denominator = scaling
+            # trunc rounds like floor where the product is >= 0 (its sign is known: rational_scaling checked)
+            negative = node.target not in (math.floor, math.ceil) and sign(size.meta["val"]) * numerator < 0
+            division = dyn.ceildiv_dyn.default if node.target is math.ceil or negative else dyn.floordiv_dyn.default
+            scaled = self.call(dyn.mul_dyn.default, self.scalar(size), self.scalar(numerator))
+            return self.call(division, scaled, self.scalar(denominator))
         op, arity = SYM_RULES[target]
         if op is dyn.sym_size_dyn.default:
             return self.call(op, node.args[0], node.args[1])
@@ -534,13 +569,6 @@ class _Planner(Builder):
         return _Planned(op)
 
 
-def _is_integer(value: Any) -> bool:
-    if isinstance(value, Node):
-        v = value.meta.get("val")
-        return isinstance(v, (int, torch.SymInt)) and not isinstance(v, bool)
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _erase_dead_scalars(gm: GraphModule) -> None:
     for node in reversed(list(gm.graph.nodes)):
         if node.op == "call_function" and not node.users and \
@@ -611,9 +639,11 @@ def lower(graph_module_or_program: Any, on_missing: Optional[str] = None) -> Any
 
 def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None) -> DynReport:
     result = analyse(gm)
+    mode = on_missing or settings.get_on_missing()
+    if any(m.refused for m in result.missing):
+        raise MissingDynVariantError(result)
     if not result.dynamic:
         return result
-    mode = on_missing or settings.get_on_missing()
     if result.missing:
         if mode == "raise":
             raise MissingDynVariantError(result)
@@ -639,13 +669,20 @@ def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None) -> Dyn
         result.rewritten[name] = result.rewritten.get(name, 0) + 1
     _erase_assertions(gm)
     _erase_dead_scalars(gm)
+    leave_to_pytorch(gm, lambda n: _kind(n) == "symbolic" and not _read_as_shape_input(n),
+                     {m.node for m in result.missing})
     gm.graph.lint()
     gm.recompile()
     return result
 
 
 def dyn_lowering_pass(gm: GraphModule, settings_: Any = None) -> GraphModule:
-    """torch_tensorrt post-lowering pass: :func:`lower` with the global settings."""
+    """torch_tensorrt post-lowering pass: :func:`lower` with the global settings; when torch_tensorrt
+    may partition the graph, shape values are made local to each consumer's segment."""
     if settings.is_enabled():
-        lower_graph_module(gm)
+        result = lower_graph_module(gm)
+        if result.dynamic and not getattr(settings_, "require_full_compilation", True):
+            localise_shape_values(gm)
+            gm.graph.lint()
+            gm.recompile()
     return gm

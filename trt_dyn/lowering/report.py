@@ -36,6 +36,9 @@ class MissingEntry:
     source: str      #: ``file:line`` of the user's call, or ``<unknown>``
     code: str = ""   #: that source line
     reason: str = ""
+    #: True when PyTorch cannot take the node either ("warn" mode refuses it too), e.g. an input
+    #: torch.export specialised: no segment of the compiled module would ever read it
+    refused: bool = False
 
     @property
     def line(self) -> Optional[int]:
@@ -64,7 +67,7 @@ class DynReport:
         return self.ok
 
     def __str__(self) -> str:
-        if not self.dynamic:
+        if not self.dynamic and self.ok:
             return "trt_dyn report: no graph input has a symbolic dimension; nothing to lower."
         lines = []
         if self.rewritten:
@@ -73,7 +76,7 @@ class DynReport:
         if self.ok:
             lines.append("trt_dyn report: OK, every symbolic value reaches a dyn op.")
             return "\n".join(lines)
-        lines.append(f"trt_dyn report: {len(self.missing)} node(s) receive symbolic values with no dyn variant:")
+        lines.append(f"trt_dyn report: {len(self.missing)} node(s) cannot be built exactly by TensorRT:")
         header = ("op", "node", "symbolic argument", "source", "reason")
         rows = [(m.op, m.node, m.argument, m.source + (f"  {m.code}" if m.code else ""), m.reason)
                 for m in self.missing]
@@ -82,8 +85,12 @@ class DynReport:
         lines.append(fmt.format(*header))
         lines.append("-+-".join("-" * w for w in widths))
         lines.extend(fmt.format(*row) for row in rows)
+        if all(m.refused for m in self.missing):
+            return "\n".join(lines)
         lines.append("Add a row to trt_dyn/lowering/translation_map.py (see docs/dyn_ir.md), or set "
-                     "trt_dyn.lowering.set_on_missing('warn') / TRT_DYN_ON_MISSING=warn to leave these to PyTorch.")
+                     "trt_dyn.lowering.set_on_missing('warn') / TRT_DYN_ON_MISSING=warn to leave these to PyTorch"
+                     + (" (the rows marked refused cannot be left to PyTorch)." if any(m.refused for m in self.missing)
+                        else "."))
         return "\n".join(lines)
 
 
