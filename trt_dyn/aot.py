@@ -7,8 +7,8 @@ torch_tensorrt's ``EngineSerializer`` (the engine-info list of ``TorchTensorRTMo
 ABI version, name, target device, serialized engine, binding names, metadata, platform, ...). On a GPU
 machine ``torch_tensorrt.load(path)`` / ``torch.export.load(path)`` rebuild the engines and the program runs.
 
-* With a CUDA device the call is torch_tensorrt's own: ``torch_tensorrt.dynamo.compile`` then
-  ``torch_tensorrt.save``.
+* With a CUDA device the call is torch_tensorrt's own: ``torch_tensorrt.dynamo.compile``, then the steps of
+  ``torch_tensorrt.save(module, retrace=False)`` (its exporter and engine serialization).
 * Without one (:mod:`trt_dyn.no_gpu` active) the same ``torch_tensorrt.dynamo.compile`` runs (same lowering,
   partitioning, converters, TensorRT-RTX builder on the CPU) with two changes, both undone afterwards:
   each ``TorchTensorRTModule`` is created with its engine *not* deserialized (a :class:`HostEngineHandle`
@@ -17,6 +17,9 @@ machine ``torch_tensorrt.load(path)`` / ``torch.export.load(path)`` rebuild the 
   The program is then exported by torch_tensorrt's exporter and the engines are packed by
   ``TorchTensorRTModule._pack_engine_info``; the target device recorded in the file is GPU 0 with
   compute capability ``TRT_DYN_TARGET_SM`` (:func:`trt_dyn.no_gpu.target_capability`).
+
+On both paths the saved program's input ranges are those of the user's export (torch_tensorrt's exporter
+would record a ``Dim(min=1)`` as min 2), and nodes that warn mode left to PyTorch get their original op back.
 
 Both paths also store ``trt_dyn/engines.json`` in the archive (``extra_files``; torch_tensorrt ignores it):
 per engine the name, SHA-256 and size of the serialized engine, binding names and optimization profiles, so
@@ -181,22 +184,49 @@ def _name_records(records: List[BuiltEngine], module: torch.fx.GraphModule) -> N
         record.name = name
 
 
-def _export_on_host(module: torch.fx.GraphModule) -> torch.export.ExportedProgram:
-    """torch_tensorrt.save(module, retrace=False)'s steps, with engines packed from the host handles."""
-    from torch_tensorrt.dynamo._exporter import export
+def _export(module: torch.fx.GraphModule, original: torch.export.ExportedProgram,
+            on_gpu: bool) -> torch.export.ExportedProgram:
+    """The steps of ``torch_tensorrt.save(module, retrace=False)``: torch_tensorrt's legacy exporter, then each
+    engine constant replaced by the ``EngineSerializer`` of its packed engine info.
+
+    With a GPU the live engines are converted by torch_tensorrt's own functions; without one the packed info
+    comes from each ``TorchTensorRTModule._pack_engine_info`` directly (the engine was never deserialized).
+    """
+    from torch_tensorrt import _compile
+    from torch_tensorrt.dynamo import _exporter
     from torch_tensorrt.dynamo.runtime._TRTEngine import EngineSerializer
 
-    trt_modules = _engine_modules(module)
-    with _target_device_properties():
-        program = export(module, use_legacy_exporter=True)
-        for fqn, constant in list(program.constants.items()):
-            if isinstance(constant, HostEngineHandle):
-                # the same object torch_tensorrt.save stores for a live engine
-                program.constants[fqn] = EngineSerializer(trt_modules[constant.name]._pack_engine_info())
-    leftover = [fqn for fqn, c in program.constants.items() if isinstance(c, HostEngineHandle)]
-    if leftover:
-        raise RuntimeError(f"compile_to_file: engines {leftover} were not packed")
+    if on_gpu:
+        program = _exporter.export(module, use_legacy_exporter=True)
+        program = _exporter._declare_aliased_kv_mutations_on_ep(program)
+        _compile._normalize_engine_constants_to_python(program)
+    else:
+        trt_modules = _engine_modules(module)
+        with _target_device_properties():
+            program = _exporter.export(module, use_legacy_exporter=True)
+            for fqn, constant in list(program.constants.items()):
+                if isinstance(constant, HostEngineHandle):
+                    program.constants[fqn] = EngineSerializer(trt_modules[constant.name]._pack_engine_info())
+    _restore_input_ranges(program, original)
     return program
+
+
+def _restore_input_ranges(saved: torch.export.ExportedProgram, original: torch.export.ExportedProgram) -> None:
+    """Give each dynamic input dim of ``saved`` the range it had in the user's export.
+
+    The exporter takes ranges from the shape environment torch_tensorrt compiled in, where a dim exported with
+    ``min=1`` became ``min=2`` (0/1 specialization): the saved program would refuse batch 1 although the
+    engine's profile starts at 1.
+    """
+    from .inputs import user_input_nodes
+
+    for before, after in zip(user_input_nodes(original), user_input_nodes(saved)):
+        for old, new in zip(before.meta["val"].shape, after.meta["val"].shape):
+            if not (isinstance(old, torch.SymInt) and isinstance(new, torch.SymInt)):
+                continue
+            old_symbol, new_symbol = old.node.expr, new.node.expr
+            if old_symbol in original.range_constraints and new_symbol in saved.range_constraints:
+                saved.range_constraints[new_symbol] = original.range_constraints[old_symbol]
 
 
 def compile_to_file(
@@ -220,13 +250,10 @@ def compile_to_file(
         module = torch_tensorrt.dynamo.compile(program, arg_inputs=inputs, **options)
     engines = list(records)
     _name_records(engines, module)
+    restore_pytorch_targets(module)
     manifest = _manifest(engines, on_gpu)
     extra_files = {MANIFEST: json.dumps(manifest, indent=1)}
-    if on_gpu:
-        torch_tensorrt.save(module, path, output_format="exported_program", arg_inputs=inputs, retrace=False,
-                            extra_files=extra_files)
-    else:
-        torch.export.save(_export_on_host(module), path, extra_files=extra_files)
+    torch.export.save(_export(module, program, on_gpu), path, extra_files=extra_files)
     return CompiledFile(path, engines, pytorch_nodes(module), on_gpu, manifest)
 
 
