@@ -30,6 +30,8 @@ L = trt.LayerType
 #: LayerType -> the Python class whose attributes describe it (``layer.__class__ = ...``)
 LAYER_CLASSES: Dict[Any, Any] = {
     L.ACTIVATION: trt.IActivationLayer,
+    L.ATTENTION_INPUT: trt.IAttentionInputLayer,
+    L.ATTENTION_OUTPUT: trt.IAttentionOutputLayer,
     L.ASSERTION: trt.IAssertionLayer,
     L.CAST: trt.ICastLayer,
     L.CONCATENATION: trt.IConcatenationLayer,

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ..._trt import trt
-from . import constant, control, conv, elementwise, gather, loops, matmul, reduce, resize, scale, shuffle
+from . import attention, constant, control, conv, elementwise, gather, loops, matmul, reduce, resize, scale, shuffle
 
 L = trt.LayerType
 
@@ -53,6 +53,8 @@ LAYER_EXECUTORS: Dict[object, LayerExecutor] = {
     L.ONE_HOT: gather.run_one_hot,
     L.SCATTER: gather.run_scatter,
     # contractions
+    L.ATTENTION_INPUT: attention.run_attention_input,
+    L.ATTENTION_OUTPUT: attention.run_attention_output,
     L.EINSUM: matmul.run_einsum,
     L.MATRIX_MULTIPLY: matmul.run_matrix_multiply,
     # sampling
