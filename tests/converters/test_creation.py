@@ -45,3 +45,20 @@ class Ranges(torch.nn.Module):
 
 def test_arange_and_linspace_match_eager():
     check_dynamic(Ranges(), (torch.randn(3, 5),), {0: {0: (1, 6), 1: (1, 12)}}, atol=1e-5, rtol=1e-5)
+
+
+class SymbolicFill(torch.nn.Module):
+    """torchvision's anchor generator: ``torch.empty((), dtype=int64).fill_(image_size // grid_size)`` becomes
+    ``aten.full([], s0 // g)``; also a float fill and a non-empty shape."""
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        stride = torch.empty((), dtype=torch.int64).fill_(h // ((h - 1) // 4 + 1))
+        return (stride, torch.full((2, w), w * 0.5), torch.full((3,), h + 1, dtype=torch.float32) * x.sum())
+
+
+def test_full_with_symbolic_fill_value():
+    """Reported missing before ('full_dyn takes fill_value as a static value')."""
+    from trt_dyn.testing.harness import run_converter_test
+
+    run_converter_test(SymbolicFill(), (torch.randn(1, 9, 13),), {"x": {1: (4, 20), 2: (3, 17)}})

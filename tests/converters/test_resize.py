@@ -108,3 +108,25 @@ def test_interpolate_non_integer_scale_factor_matches_eager(scale, dynamic):
     for h in ((7, 8, 10) if dynamic else (7,)):
         x = torch.randn(1, 2, h, 9, generator=torch.Generator().manual_seed(h))
         compare_outputs(compiled(x), model(x), where=f"scale {scale}, h {h}")
+
+
+class AntialiasedResize(torch.nn.Module):
+    """timm's position-embedding resample: a fixed grid to the input's (dynamic) size, antialiased bicubic and
+    bilinear; both down- (filter widened) and upsampling."""
+
+    def __init__(self):
+        super().__init__()
+        self.grid = torch.nn.Parameter(torch.randn(1, 3, 14, 14))
+
+    def forward(self, x):
+        size = (x.shape[2], x.shape[3])
+        return (
+            torch.nn.functional.interpolate(self.grid, size=size, mode="bicubic", antialias=True),
+            torch.nn.functional.interpolate(self.grid, size=size, mode="bilinear", antialias=True),
+            torch.nn.functional.interpolate(x, size=(9, 20), mode="bicubic", antialias=True),
+        )
+
+
+def test_antialiased_resize_to_dynamic_size():
+    """aten._upsample_bicubic2d_aa / _bilinear2d_aa with a symbolic output size (no dyn variant before)."""
+    check_dynamic(AntialiasedResize(), (torch.randn(1, 2, 10, 24),), {0: {2: (4, 30), 3: (5, 40)}})

@@ -35,11 +35,15 @@ E = trt.ElementWiseOperation
 
 def filled(ctx: Any, shape: "trt.ITensor", value: Any, dtype: "trt.DataType", name: str) -> "trt.ITensor":
     """A tensor of runtime ``shape`` (1-d int64, static length) holding ``value`` everywhere."""
+    return broadcast_one(ctx, typed_constant(ctx, value, dtype, name, rank=shape.shape[0]), shape, name)
+
+
+def broadcast_one(ctx: Any, one: "trt.ITensor", shape: "trt.ITensor", name: str) -> "trt.ITensor":
+    """``one`` (one element, rank = the length of ``shape``) repeated to the runtime ``shape``."""
     rank = shape.shape[0]
-    constant = typed_constant(ctx, value, dtype, name, rank=rank)
     if rank == 0:
-        return constant
-    layer = ctx.net.add_slice(constant, [0] * rank, [1] * rank, [0] * rank)
+        return one
+    layer = ctx.net.add_slice(one, [0] * rank, [1] * rank, [0] * rank)
     layer.set_input(2, shape)
     name_layer(layer, name, "fill")
     return layer.get_output(0)
@@ -64,6 +68,22 @@ def _full(ctx: Any, target: Any, name: str, shape_value: Any, fill_value: Any) -
 def convert_full_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``full_dyn(shape, fill_value, dtype, device)`` -> broadcast constant."""
     return _full(ctx, target, name, arg(args, kwargs, 0, "shape"), arg(args, kwargs, 1, "fill_value"))
+
+
+@converts("full_value_dyn")
+def convert_full_value_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``full_value_dyn(shape, fill_value, dtype, device)`` -> the 0-d fill, cast, broadcast to ``shape``."""
+    fill = _number(ctx, target, name, arg(args, kwargs, 1, "fill_value"), "fill_value")
+    shape = as_shape_tensor(ctx, arg(args, kwargs, 0, "shape"), f"{name}/shape")
+    dtype = trt_dtype(ctx, target, name, output_dtype(ctx, target, name))
+    fill = cast_to(ctx, fill, dtype, name)
+    if shape.shape[0] > 0:
+        assert_shape(ctx, shape_compare(ctx, "gt", shape, -1, name), f"{target}: negative size", name)
+        reshape = ctx.net.add_shuffle(fill)
+        reshape.reshape_dims = (1,) * shape.shape[0]
+        name_layer(reshape, name, "fill_rank")
+        fill = reshape.get_output(0)
+    return broadcast_one(ctx, fill, shape, name)
 
 
 @converts("zeros_dyn")

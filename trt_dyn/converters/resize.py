@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 import numpy as np
+import torch
+from torch_tensorrt.dynamo.conversion._ConverterRegistry import ConverterPriority, dynamo_tensorrt_converter
 
 from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_constant
@@ -30,6 +32,7 @@ from .creation import linspace_fill
 from .errors import fail
 from .shape_tensor import (
     assert_shape,
+    concat_shapes,
     shape_compare,
     gather_dims,
     int64_constant,
@@ -232,4 +235,118 @@ def convert_interpolate_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name:
             x = _cubic_axis(ctx, x, axis, geometry, scale, align_corners, axis_name)
         else:
             x = _linear_axis(ctx, x, axis, geometry, scale, align_corners, axis_name)
+    return cast_to(ctx, x, original, name)
+
+
+# ----------------------------------------------------------------------------------------------
+# antialiased resize (aten._upsample_{bilinear,bicubic}2d_aa): separable weight matrices
+
+#: mode -> (filter support at scale 1, filter) of aten's antialiased kernels (bicubic: Keys, a = -0.5)
+_AA_MODES = ("bilinear", "bicubic")
+
+
+def _f32_2d(ctx: Any, value: float, name: str) -> "trt.ITensor":
+    return typed_constant(ctx, float(np.float32(value)), trt.float32, name, rank=2)
+
+
+def _aa_filter(ctx: Any, t: "trt.ITensor", mode: str, name: str) -> "trt.ITensor":
+    """aten's ``aa_filter`` of ``|t|``: triangle (bilinear) or the a = -0.5 cubic (bicubic), 0 outside."""
+    x = _unary(ctx, t, U.ABS, name)
+    zero, one, two = _f32_2d(ctx, 0.0, name), _f32_2d(ctx, 1.0, name), _f32_2d(ctx, 2.0, name)
+    inside_one = _ew(ctx, x, one, E.LESS, name)
+    if mode == "bilinear":
+        return _select(ctx, inside_one, _ew(ctx, one, x, E.SUB, name), zero, name)
+    a = -0.5
+    x2 = _ew(ctx, x, x, E.PROD, name)
+    # |x| < 1: ((a + 2) x - (a + 3)) x^2 + 1
+    near = _ew(ctx, _ew(ctx, _ew(ctx, _ew(ctx, x, _f32_2d(ctx, a + 2.0, name), E.PROD, name),
+                                 _f32_2d(ctx, a + 3.0, name), E.SUB, name), x2, E.PROD, name), one, E.SUM, name)
+    # 1 <= |x| < 2: (((x - 5) x + 8) x - 4) a
+    far = _ew(ctx, _ew(ctx, x, _f32_2d(ctx, 5.0, name), E.SUB, name), x, E.PROD, name)
+    far = _ew(ctx, _ew(ctx, far, _f32_2d(ctx, 8.0, name), E.SUM, name), x, E.PROD, name)
+    far = _ew(ctx, _ew(ctx, far, _f32_2d(ctx, 4.0, name), E.SUB, name), _f32_2d(ctx, a, name), E.PROD, name)
+    inside_two = _ew(ctx, x, two, E.LESS, name)
+    return _select(ctx, inside_one, near, _select(ctx, inside_two, far, zero, name), name)
+
+
+def _aa_weights(ctx: Any, geometry: _Axis, mode: str, name: str) -> "trt.ITensor":
+    """(out, in) float32 matrix of aten's antialiased weights for one axis, rows normalized to sum 1.
+
+    aten: ``scale = in / out``, ``center_i = scale (i + 0.5)``, ``s = max(scale, 1)``, weight of source ``j``
+    ``filter((j + 0.5 - center_i) / s)`` over ``j`` in ``[center - support + 0.5, center + support + 0.5)``
+    clipped to the input; outside that window the filter is already 0, so a dense matrix is the same.
+    """
+    one, half = _f32(ctx, 1.0, name), _f32(ctx, 0.5, name)
+    scale = _ew(ctx, geometry.in_f, geometry.out_f, E.DIV, name)
+    stretch = _ew(ctx, scale, one, E.MAX, name)
+    center = _ew(ctx, _ew(ctx, geometry.ramp, half, E.SUM, name), scale, E.PROD, name)
+    sources = linspace_fill(ctx, geometry.in_size, int64_constant(ctx, 0, name), int64_constant(ctx, 1, name), name)
+    sources = _ew(ctx, cast_to(ctx, sources, trt.float32, name), half, E.SUM, name)
+    offset = _ew(ctx, _along(ctx, sources, 1, 2, name), _along(ctx, center, 0, 2, name), E.SUB, name)
+    weights = _aa_filter(ctx, _ew(ctx, offset, _along(ctx, stretch, 0, 2, name), E.DIV, name), mode, name)
+    total = ctx.net.add_reduce(weights, trt.ReduceOperation.SUM, 1 << 1, True)
+    name_layer(total, name, "aa_total")
+    return _ew(ctx, weights, pin_float32(ctx, total).get_output(0), E.DIV, name)
+
+
+def _matmul(ctx: Any, a: "trt.ITensor", a_op: Any, b: "trt.ITensor", b_op: Any, name: str) -> "trt.ITensor":
+    layer = ctx.net.add_matrix_multiply(a, a_op, b, b_op)
+    name_layer(layer, name, "aa_matmul")
+    return pin_float32(ctx, layer).get_output(0)
+
+
+@converts("interpolate_aa_dyn")
+def convert_interpolate_aa_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``interpolate_aa_dyn(self, size, mode, align_corners)`` -> ``W_h @ x @ W_w^T`` with aten's AA weights."""
+    return _antialiased(ctx, target, name, arg(args, kwargs, 0, "self"), arg(args, kwargs, 1, "size"),
+                        arg(args, kwargs, 2, "mode", "bicubic"), arg(args, kwargs, 3, "align_corners", False))
+
+
+def _static_size_aa(mode: str):
+    # upstream has no converter for aten's antialiased resizes; with a static output size (e.g. a dynamic image
+    # resized to a fixed size) no dyn rewrite happens, so the aten op is converted the same way directly
+    def convert(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+        if arg(args, kwargs, 3, "scales_h") is not None or arg(args, kwargs, 4, "scales_w") is not None:
+            raise fail(ctx, target, name, "explicit scales are not implemented for antialiased resize")
+        return _antialiased(ctx, target, name, arg(args, kwargs, 0, "self"), arg(args, kwargs, 1, "output_size"),
+                            mode, arg(args, kwargs, 2, "align_corners", False))
+
+    return convert
+
+
+for _mode, _aten in (("bicubic", torch.ops.aten._upsample_bicubic2d_aa.default),
+                     ("bilinear", torch.ops.aten._upsample_bilinear2d_aa.default)):
+    dynamo_tensorrt_converter(_aten, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)(
+        _static_size_aa(_mode))
+
+
+def _antialiased(ctx: Any, target: Any, name: str, x: Any, size: Any, mode: str, align_corners: Any) -> "trt.ITensor":
+    x = data_tensor(ctx, x, name)
+    size = shape_arg(ctx, target, name, size, "size")
+    if mode not in _AA_MODES:
+        raise fail(ctx, target, name, f"antialiased mode '{mode}' is not implemented ({', '.join(_AA_MODES)})")
+    if bool(align_corners):
+        raise fail(ctx, target, name, "antialiased resize with align_corners=True is not implemented")
+    if len(x.shape) != 4 or size.shape[0] != 2:
+        raise fail(ctx, target, name, f"antialiased {mode} needs a rank-4 input and 2 sizes")
+    if x.dtype not in (trt.float32, trt.float16, trt.bfloat16):
+        raise fail(ctx, target, name, f"antialiased {mode} needs a floating input, got {x.dtype}")
+    assert_shape(ctx, shape_compare(ctx, "gt", size, 0, name), "interpolate: output sizes must be positive", name)
+    original = x.dtype
+    x = cast_to(ctx, x, trt.float32, name)
+    in_shape = shape_of(ctx, x, name)
+    matrices = []
+    for axis in (2, 3):
+        axis_name = f"{name}/axis{axis}"
+        geometry = _Axis(ctx, gather_dims(ctx, size, axis - 2, axis_name), gather_dims(ctx, in_shape, axis, axis_name),
+                         axis_name)
+        weights = _aa_weights(ctx, geometry, mode, axis_name)
+        matrix = ctx.net.add_shuffle(weights)  # (1, 1, out, in): broadcast over batch and channels
+        matrix.set_input(1, concat_shapes(ctx, [int64_constant(ctx, [1, 1], axis_name),
+                                                shape_of(ctx, weights, axis_name)], axis_name))
+        name_layer(matrix, axis_name, "aa_rank4")
+        matrices.append(matrix.get_output(0))
+    M = trt.MatrixOperation
+    x = _matmul(ctx, x, M.NONE, matrices[1], M.TRANSPOSE, name)   # (N, C, Hin, Wout)
+    x = _matmul(ctx, matrices[0], M.NONE, x, M.NONE, name)        # (N, C, Hout, Wout)
     return cast_to(ctx, x, original, name)

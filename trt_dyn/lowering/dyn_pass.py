@@ -484,6 +484,9 @@ class Builder:
         """Build the dyn replacement of consumer ``node`` (the caller swaps uses and erases)."""
         self._anchor, self._origin = node, node
         bound = _bind(node.target, node.args, node.kwargs)
+        for argument, variant in rule.when_symbolic.items():
+            if _symbolic_nodes(bound.get(argument)):
+                rule = variant
         if rule.prepare is not None:
             bound = rule.prepare(self, node, bound)
         inverse = {dyn_name: aten_name for aten_name, dyn_name in rule.rename.items()}

@@ -19,6 +19,7 @@ import torch
 
 from .data_dependent import data_dependent_pass
 from .dyn_pass import dyn_lowering_pass
+from .upstream_guards import guard_upstream_passes
 
 LoweringPass = Callable[[torch.fx.GraphModule, Any], torch.fx.GraphModule]
 
@@ -45,6 +46,7 @@ def register() -> None:
     passes = _upstream_pass_list()
     ours = {_key(fn) for fn in PASSES}
     passes[:] = [fn for fn in passes if _key(fn) not in ours]
+    guard_upstream_passes(passes)
     passes.extend(PASSES)
 
 

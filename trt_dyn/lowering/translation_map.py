@@ -55,6 +55,8 @@ class DynRule:
     none_defaults: Mapping[str, Any] = field(default_factory=dict)
     #: adapter ``prepare(builder, node, bound) -> bound`` for rows whose layouts differ
     prepare: Optional[Callable[..., Dict[str, Any]]] = None
+    #: aten argument -> the row to use instead when that argument is symbolic (a dyn op taking it as a Tensor)
+    when_symbolic: Mapping[str, "DynRule"] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,8 +183,10 @@ RULES: Dict[Any, DynRule] = {
     aten.repeat.default: DynRule(dyn.repeat_dyn.default, shape_args=("repeats",)),
     aten.select.int: DynRule(dyn.select_dyn.default, shape_args=("index",)),
     # factories
-    aten.full.default: DynRule(dyn.full_dyn.default, shape_args=("size",), rename={"size": "shape"},
-                               drop=_FACTORY_DROP),
+    aten.full.default: DynRule(dyn.full_dyn.default, shape_args=("size", "fill_value"), rename={"size": "shape"},
+                               drop=_FACTORY_DROP, when_symbolic={"fill_value": DynRule(
+                                   dyn.full_value_dyn.default, shape_args=("size", "fill_value"),
+                                   rename={"size": "shape"}, drop=_FACTORY_DROP)}),
     aten.zeros.default: DynRule(dyn.zeros_dyn.default, shape_args=("size",), rename={"size": "shape"},
                                 drop=_FACTORY_DROP),
     aten.ones.default: DynRule(dyn.ones_dyn.default, shape_args=("size",), rename={"size": "shape"},
@@ -236,6 +240,10 @@ RULES: Dict[Any, DynRule] = {
     aten.upsample_bicubic2d.default: _resize("bicubic", _pack_scales),
     aten.upsample_trilinear3d.vec: _resize("trilinear"),
     aten.upsample_trilinear3d.default: _resize("trilinear", _pack_scales),
+    aten._upsample_bicubic2d_aa.default: DynRule(dyn.interpolate_aa_dyn.default, shape_args=("output_size",),
+                                                 rename={"output_size": "size"}, fixed={"mode": "bicubic"}),
+    aten._upsample_bilinear2d_aa.default: DynRule(dyn.interpolate_aa_dyn.default, shape_args=("output_size",),
+                                                  rename={"output_size": "size"}, fixed={"mode": "bilinear"}),
     # top-k
     aten.topk.default: DynRule(dyn.topk_dyn.default, shape_args=("k",)),
     # elementwise with a symbolic Scalar operand: same op, the size as a 0-d tensor

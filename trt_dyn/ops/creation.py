@@ -48,6 +48,25 @@ def _(shape, fill_value, dtype=None, device=None):
     return torch.empty(_dims("full_dyn", shape), dtype=_fill_dtype(fill_value, dtype), device=device)
 
 
+@define("full_value_dyn", f"(Tensor shape, Tensor fill_value, {_FACTORY_TAIL}) -> Tensor")
+def full_value_dyn(shape: torch.Tensor, fill_value: torch.Tensor, dtype: Optional[torch.dtype] = None,
+                   device: Optional[torch.device] = None) -> torch.Tensor:
+    """``full_value_dyn(Tensor shape, Tensor fill_value, ScalarType? dtype=None, Device? device=None) -> Tensor``:
+    ``torch.full(shape, fill_value)`` whose fill is a 0-d shape value (a size computed at run time, e.g. an
+    anchor stride ``image_size // grid_size``); dtype inferred from the fill like ``torch.full`` when None."""
+    value = scalar_value("full_value_dyn", "fill_value", fill_value, allow_float=True)
+    return torch.full(shape_values("full_value_dyn", "shape", shape), value,
+                      dtype=_fill_dtype(value, dtype), device=device)
+
+
+@full_value_dyn.register_fake
+def _(shape, fill_value, dtype=None, device=None):
+    check_shape_tensor("full_value_dyn", "fill_value", fill_value, rank=0, allow_float=True)
+    inferred = dtype if dtype is not None else (
+        torch.int64 if not fill_value.dtype.is_floating_point else torch.get_default_dtype())
+    return torch.empty(_dims("full_value_dyn", shape), dtype=inferred, device=device)
+
+
 @define("zeros_dyn", f"(Tensor shape, {_FACTORY_TAIL}) -> Tensor")
 def zeros_dyn(shape: torch.Tensor, dtype: Optional[torch.dtype] = None,
               device: Optional[torch.device] = None) -> torch.Tensor:

@@ -59,3 +59,27 @@ def _(self, size, mode="nearest", align_corners=False, scales=None):
     _check(self, spatial, mode, scales)
     known = recall_shape(size)
     return self.new_empty(list(self.shape[:2]) + (known if known is not None else unknown_sizes(spatial)))
+
+
+_ANTIALIASED = {"bilinear": torch.ops.aten._upsample_bilinear2d_aa.default,
+                "bicubic": torch.ops.aten._upsample_bicubic2d_aa.default}
+
+
+@define("interpolate_aa_dyn", "(Tensor self, Tensor size, str mode='bicubic', bool align_corners=False) -> Tensor")
+def interpolate_aa_dyn(self: torch.Tensor, size: torch.Tensor, mode: str = "bicubic",
+                       align_corners: bool = False) -> torch.Tensor:
+    """``interpolate_aa_dyn(Tensor self, Tensor size, str mode='bicubic', bool align_corners=False) -> Tensor``:
+    ``aten._upsample_<mode>2d_aa`` (``F.interpolate(..., antialias=True)``) of a 4-d input to the spatial
+    ``size``; mode is bilinear or bicubic."""
+    out = shape_values("interpolate_aa_dyn", "size", size)
+    if mode not in _ANTIALIASED or self.dim() != 4 or len(out) != 2:
+        raise ValueError(f"trt_dyn::interpolate_aa_dyn: needs a 4-d input, 2 sizes and mode in "
+                         f"{sorted(_ANTIALIASED)}, got rank {self.dim()}, {out}, {mode!r}")
+    return _ANTIALIASED[mode](self, out, align_corners)
+
+
+@interpolate_aa_dyn.register_fake
+def _(self, size, mode="bicubic", align_corners=False):
+    spatial = static_length("interpolate_aa_dyn", "size", size)
+    known = recall_shape(size)
+    return self.new_empty(list(self.shape[:2]) + (known if known is not None else unknown_sizes(spatial)))
