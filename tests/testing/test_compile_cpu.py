@@ -264,3 +264,22 @@ def test_input_outside_the_engine_profile_is_refused(conv_program):
     for batch in (5, 0):
         with pytest.raises(ExecutorInputError, match=r"outside the optimization profile \(min \(1, 3, 16, 16\), max \(4, 3, 16, 16\)\)"):
             compiled(torch.randn(batch, 3, 16, 16))
+
+
+class NearestBy17(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.interpolate(x, scale_factor=1.7, mode="nearest")  # the refused line
+
+
+def test_executor_error_names_the_layer_the_node_and_the_source_line():
+    """A layer the executor refuses (nearest resize by 1.7 of 12 rows: output row 17 sits on an
+    undocumented float32 rounding boundary) is reported with its layer, FX node and user line."""
+    from trt_dyn.testing.executor import UnsupportedLayerError
+
+    program = torch.export.export(NearestBy17(), (torch.randn(1, 1, 12, 3),))
+    compiled = compile_cpu(program, min_block_size=1)
+    with pytest.raises(UnsupportedLayerError, match=r"\[RESIZE\].*upsample_nearest2d.*output index 17") as caught:
+        compiled(torch.randn(1, 1, 12, 3))
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "FX node 'upsample_nearest2d'" in notes, notes
+    assert "test_compile_cpu.py:" in notes and "# the refused line" in notes, notes

@@ -27,6 +27,7 @@ the GPU); it needs a usable GPU (:func:`trt_dyn.testing.gpu.gpu_skip_reason`) an
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -158,9 +159,12 @@ class ExecutorEngineModule(torch.nn.Module):
         input_binding_names: Sequence[str],
         output_binding_names: Sequence[str],
         name: str = "",
+        node_sources: Optional[Dict[str, Optional[str]]] = None,
     ):
         super().__init__()
         self.engine = engine
+        #: FX node name -> its stack trace, to point executor errors at the user's source line
+        self.node_sources = dict(node_sources or {})
         self.name = name or engine.name
         self.input_binding_names = list(input_binding_names)
         self.output_binding_names = list(output_binding_names)
@@ -187,7 +191,7 @@ class ExecutorEngineModule(torch.nn.Module):
         """Executor outputs are fresh tensors; ownership is irrelevant here."""
 
     def forward(self, *inputs: Any) -> Any:
-        from .executor import execute_network
+        from .executor import ExecutorError, execute_network
 
         if len(inputs) != len(self.input_binding_names):
             raise AssertionError(
@@ -202,11 +206,32 @@ class ExecutorEngineModule(torch.nn.Module):
         }
         # the engine runs with its first optimization profile (as TorchTensorRTModule's context does)
         profile = self.engine.profiles[0] if self.engine.profiles else None
-        results = execute_network(self.engine.network, feeds, profile=profile)
+        try:
+            results = execute_network(self.engine.network, feeds, profile=profile)
+        except ExecutorError as error:
+            where = self._user_source(getattr(error, "layer_name", None))
+            if where:
+                error.add_note(where)
+            raise
         outputs = tuple(results[name] for name in self.output_binding_names)
         if len(outputs) == 1:
             return outputs[0]
         return outputs
+
+    def _user_source(self, layer_name: Optional[str]) -> Optional[str]:
+        """'FX node ..., from file:line: code' for a layer torch_tensorrt named after a node
+        ("[TYPE]-[target]-[module path/node name + suffix]")."""
+        from ..lowering.report import source_location
+
+        match = re.search(r"\]-\[([^\]]*)\]$", layer_name or "")
+        if not match:
+            return None
+        named = match.group(1).rsplit("/", 1)[-1]  # torch_tensorrt prefixes the module path: "model.head/conv"
+        for node in sorted(self.node_sources, key=len, reverse=True):
+            if named.startswith(node):
+                location, code = source_location(self.node_sources[node])
+                return f"in {self.name}: FX node '{node}', from {location}: {code}".rstrip(": ")
+        return None
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, inputs={self.input_binding_names}, outputs={self.output_binding_names}"
@@ -288,7 +313,10 @@ def _hooked_conversion(
             )
         record = records[-1]
         record.name = name or record.name
-        return ExecutorEngineModule(record, result.input_names, result.output_names, name=record.name)
+        sources = {node.name: node.meta.get("stack_trace") for node in module.graph.nodes}
+        return ExecutorEngineModule(
+            record, result.input_names, result.output_names, name=record.name, node_sources=sources
+        )
 
     def convert_module_recording(module: torch.fx.GraphModule, *args: Any, **kwargs: Any) -> Any:
         name = kwargs.get("name", args[2] if len(args) > 2 else "")
