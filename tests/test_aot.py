@@ -5,6 +5,7 @@ program structure, engine bytes, binding names, profile ranges, packed engine in
 program needs a GPU (tests marked ``gpu``).
 """
 
+import hashlib
 import subprocess
 import sys
 import textwrap
@@ -103,8 +104,6 @@ def test_engine_bytes_names_and_profiles(saved):
     assert built.profiles == [{"x": ((1, 3, 8, 8), (2, 3, 20, 18), (4, 3, 64, 48))}]
     # the manifest in the file describes the embedded bytes
     (entry,) = loaded.manifest["engines"]
-    import hashlib
-
     assert entry["sha256"] == hashlib.sha256(engine.serialized_engine).hexdigest()
     assert entry["profiles"] == [{"x": {"min": [1, 3, 8, 8], "opt": [2, 3, 20, 18], "max": [4, 3, 64, 48]}}]
     # build_engine builds the same network (TensorRT builds are not byte-reproducible: compared by network)

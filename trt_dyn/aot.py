@@ -44,7 +44,8 @@ from .build import BuiltEngine, capture_builds, default_settings
 from .inputs import resolve_inputs
 from .testing.compile_cpu import PyTorchNode, pytorch_nodes
 
-__all__ = ["compile_to_file", "CompiledFile", "read_file", "SavedFile", "SavedEngine", "HostEngineHandle", "MANIFEST"]
+__all__ = ["compile_to_file", "CompiledFile", "read_file", "SavedFile", "SavedEngine", "HostEngineHandle", "MANIFEST",
+           "restore_pytorch_targets"]
 
 #: name of the trt_dyn manifest inside the saved archive (an ``extra_files`` entry)
 MANIFEST = "trt_dyn/engines.json"
@@ -229,6 +230,27 @@ def _restore_input_ranges(saved: torch.export.ExportedProgram, original: torch.e
                 saved.range_constraints[new_symbol] = original.range_constraints[old_symbol]
 
 
+def restore_pytorch_targets(graph_module: torch.fx.GraphModule) -> int:
+    """Give nodes that warn mode left to PyTorch their original op back; returns how many changed.
+
+    The lowering marks them with stand-in functions (so no converter claims them); an ExportedProgram may
+    only hold operators, and the original op is what runs in PyTorch anyway.
+    """
+    from .lowering.pytorch_fallback import original_target
+
+    changed = 0
+    for module in graph_module.modules():
+        if not isinstance(module, torch.fx.GraphModule):
+            continue
+        for node in module.graph.nodes:
+            original = original_target(node.target) if node.op == "call_function" else node.target
+            if original is not node.target:
+                node.target = original
+                changed += 1
+        module.recompile()
+    return changed
+
+
 def compile_to_file(
     program: torch.export.ExportedProgram,
     path: str,
@@ -285,13 +307,6 @@ class SavedFile:
     manifest: Optional[Dict[str, Any]]
 
 
-class _PackedEngine:
-    """What an engine constant unpickles to in :func:`read_file`: the packed info, engine bytes decoded."""
-
-    def __init__(self, serialized_info: List[Any]) -> None:
-        self.serialized_info = serialized_info
-
-
 def _unpickle_packed(serialized_info: List[Any]) -> Any:
     from torch_tensorrt.dynamo.runtime._serialized_engine_layout import ENGINE_IDX
     from torch_tensorrt.dynamo.runtime._TRTEngine import EngineSerializer
@@ -343,25 +358,3 @@ def read_file(path: str) -> SavedFile:
     manifest = json.loads(extra_files[MANIFEST]) if extra_files.get(MANIFEST) else None
     return SavedFile(program, engines, manifest)
 
-
-def restore_pytorch_targets(graph_module: torch.fx.GraphModule) -> int:
-    """Give nodes that warn mode left to PyTorch their original op back; returns how many changed.
-
-    The lowering marks them with stand-in functions (so no converter claims them); an ExportedProgram may
-    only hold operators, and the original op is what runs in PyTorch anyway.
-    """
-    try:
-        from .lowering.pytorch_fallback import original_target
-    except ImportError:  # a lowering without stand-ins
-        return 0
-    changed = 0
-    for module in graph_module.modules():
-        if not isinstance(module, torch.fx.GraphModule):
-            continue
-        for node in module.graph.nodes:
-            original = original_target(node.target) if node.op == "call_function" else node.target
-            if original is not node.target:
-                node.target = original
-                changed += 1
-        module.recompile()
-    return changed
