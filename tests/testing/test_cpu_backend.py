@@ -195,14 +195,7 @@ def assert_one_engine(backend):
     assert backend.pytorch_nodes == [], backend.pytorch_nodes
 
 
-UPSTREAM_AOT_VIEW = pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="torch_tensorrt's aot_export_joint_simple cannot trace view(-1, ws, ws, C) of the permuted, padded "
-           "windows under dynamic=True (fake view: 'Cannot view a tensor with shape ...'); torch.export traces it")
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=UPSTREAM_AOT_VIEW) if name == "WindowPartition" else name
-                                  for name in sorted(CASES)])
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_pattern_compiles_once(name):
     case = CASES[name]
     backend = compile_once(case.model().eval(), case.inputs, case.sizes, case.exact, case.bounds, case.static,

@@ -11,8 +11,10 @@ from .report import DynReport, MissingDynVariantError, MissingEntry  # noqa: F40
 from .translation_map import RULES, SYM_RULES, DynRule  # noqa: F401
 from .dyn_pass import analyse, dyn_lowering_pass, has_dynamic_inputs, lower, report  # noqa: F401
 from . import pipeline  # noqa: F401
+from . import torch_compile  # noqa: F401,E402
 
 pipeline.register()
+torch_compile.install()
 
 __all__ = [
     "lower", "report", "DynReport", "MissingEntry", "MissingDynVariantError", "DynRule", "RULES",
