@@ -11,7 +11,8 @@ Sections (``--only`` picks some; default all):
   engine at its opt size, both checked against eager PyTorch;
 * ``fallback``: TensorRT layers emitted per fallback converter at several profiles;
 * ``coverage``: engines and nodes left to PyTorch with and without ``import trt_dyn`` on the test pattern
-  suite (upstream measured in a subprocess that never loads trt_dyn's registrations).
+  suite (upstream measured in a subprocess that never loads trt_dyn's registrations);
+* ``nms``: exact NMS in the engine (``nms_cost.py``): layers, build time, loop steps and executor time vs N.
 
 The Cascade replica is exported and compiled once with H, W dynamic; that compile is the "1 dynamic
 build" of ``build_once``, the compile the lowering share is taken from, the engine the executor runs and
@@ -41,7 +42,7 @@ import trt_dyn  # noqa: E402,F401  (no-GPU shim before torch_tensorrt)
 from _common import machine_record, markdown_table, timed, write_json  # noqa: E402
 
 DEFAULT_OUT = os.path.join(HERE, "results", "latest.json")
-SECTIONS = ("build_once", "lowering", "executor", "fallback", "coverage")
+SECTIONS = ("build_once", "lowering", "executor", "fallback", "coverage", "nms")
 CASCADE_COVERAGE_NAME = "Cascade Mask R-CNN replica (256..768)"
 
 
@@ -232,12 +233,21 @@ def section_coverage(config: Dict[str, Any], cascade: Optional[CascadeCompile]) 
     return result
 
 
+def section_nms(config: Dict[str, Any], cascade: Optional[CascadeCompile]) -> Dict[str, Any]:
+    import nms_cost
+
+    result = nms_cost.run(config["tiny"], config["repeats"])
+    result["table"] = nms_cost.table(result)
+    return result
+
+
 RUNNERS: Dict[str, Callable[[Dict[str, Any], Optional[CascadeCompile]], Dict[str, Any]]] = {
     "build_once": section_build_once,
     "lowering": section_lowering,
     "executor": section_executor,
     "fallback": section_fallback,
     "coverage": section_coverage,
+    "nms": section_nms,
 }
 TITLES = {
     "build_once": "1. Build once vs rebuild per shape",
@@ -245,6 +255,7 @@ TITLES = {
     "executor": "3. Executor speed (CPU reference executor)",
     "fallback": "4. Fallback cost: TensorRT layers per converter",
     "coverage": "5. Coverage vs upstream torch_tensorrt",
+    "nms": "6. Exact NMS in the engine: cost vs box count",
 }
 
 

@@ -69,10 +69,16 @@ def random_case(kind, n, generator):
         pick = torch.randint(0, len(shapes), (n,), generator=generator)
         shift = torch.randint(0, 3, (n, 1), generator=generator).float() * 100.0
         return shapes[pick] + shift, scores
+    if kind == "chain":
+        # each box overlaps its neighbours only (IoU 8/12 with the next, 6/14 with the one after),
+        # scores mostly descending along the chain: the fixed point needs about N steps here
+        x = torch.arange(n, dtype=torch.float32) * 2.0
+        boxes = torch.stack([x, torch.zeros(n), x + 10.0, torch.full((n,), 10.0)], dim=1)
+        return boxes, torch.linspace(1.0, 0.1, n) + torch.rand(n, generator=generator) * 0.01
     raise ValueError(kind)
 
 
-KINDS = ("random", "all_overlapping", "none_overlapping", "tied_scores", "iou_at_threshold")
+KINDS = ("random", "all_overlapping", "none_overlapping", "tied_scores", "iou_at_threshold", "chain")
 
 
 def _sizes(count):

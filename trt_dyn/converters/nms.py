@@ -27,7 +27,7 @@ Every layer carries the name prefix ``nms:<node>`` (:func:`count_nms_layers`).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from torch_tensorrt.dynamo.conversion._ConverterRegistry import (
 from .._trt import trt
 from .errors import fail
 from .selection import _arange, _cast, _elementwise, _named, _reshape, _slice_rows, _itensor
-from .shape_tensor import dim_of, int64_constant, shape_of, to_1d
+from .shape_tensor import dim_of, int64_constant, to_1d
 
 LAYER_PREFIX = "nms"
 #: torchvision's CPU batched_nms switches from the coordinate trick to per-class NMS above this numel
