@@ -159,3 +159,18 @@ def test_mask_from_a_float_input_is_refused_then_runs_in_pytorch():
         for threshold in (-0.5, 0.0, 0.7):
             x, t = torch.randn(n, 3), torch.tensor(threshold)
             assert torch.equal(compiled(x, t), FloatThresholdMask()(x, t))
+
+
+class NearestExactRecompute(torch.nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=0.7, mode="nearest-exact", recompute_scale_factor=True)
+
+
+def test_nearest_exact_with_recomputed_sizes_is_built_with_integer_sizes():
+    program, compiled = _compile(NearestExactRecompute(), (torch.randn(1, 2, 10, 12),),
+                                 ({2: Dim("h", min=4, max=40), 3: Dim("w", min=4, max=40)},))
+    assert trt_dyn.report(program).ok
+    assert compiled.num_trt_engines == 1 and not compiled.pytorch_nodes
+    for h, w in ((4, 4), (7, 13), (10, 30), (40, 33)):  # 10 * 0.7 is 7.000000000000001 in double
+        x = torch.randn(1, 2, h, w)
+        assert torch.equal(compiled(x), NearestExactRecompute()(x))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Collection, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.fx import GraphModule, Node
@@ -313,15 +313,16 @@ def _inexact_problems(node: Node, sizing_inputs: Dict[Node, Node]) -> List[Missi
     return [] if reason is None else [_entry(node, _symbolic_arg_names(node), reason)]
 
 
-def analyse(gm: GraphModule) -> DynReport:
-    """The report for ``gm`` without changing it."""
+def analyse(gm: GraphModule, lifted: Collection[str] = ()) -> DynReport:
+    """The report for ``gm`` without changing it (``lifted``: placeholders holding an exported program's
+    parameters, buffers and constants, which become engine weights, not inputs)."""
     report = DynReport(dynamic=has_dynamic_inputs(gm),
                        missing=[] if _guarded_by_dynamo() else specialised_inputs(gm))
     if not report.dynamic:
         return report
     memo: Dict[Node, Optional[Node]] = {}
     planner = _Planner(gm)
-    sizing_inputs = float_inputs_sizing_data(gm)
+    sizing_inputs = float_inputs_sizing_data(gm, lifted)
     for node in gm.graph.nodes:
         problems = _consumer_problems(node, memo) or _inexact_problems(node, sizing_inputs)
         if not problems and node.op == "call_function" and node.target in RULES and _kind(node) == "tensor" \
@@ -596,6 +597,15 @@ def _graph_module(graph_module_or_program: Any) -> GraphModule:
                     f"got {type(graph_module_or_program).__name__}")
 
 
+def _lifted(graph_module_or_program: Any) -> FrozenSet[str]:
+    """Placeholder names of an exported program's lifted parameters, buffers and constants."""
+    if not isinstance(graph_module_or_program, torch.export.ExportedProgram):
+        return frozenset()
+    user = torch.export.graph_signature.InputKind.USER_INPUT
+    return frozenset(spec.arg.name for spec in graph_module_or_program.graph_signature.input_specs
+                     if spec.kind != user and hasattr(spec.arg, "name"))
+
+
 def report(graph_module_or_program: Any) -> DynReport:
     """What the dyn lowering would rewrite and what it is missing (the graph is not changed).
 
@@ -609,7 +619,7 @@ def report(graph_module_or_program: Any) -> DynReport:
 
         graph_module_or_program = graph_module_or_program.run_decompositions(get_decompositions())
     gm = _graph_module(graph_module_or_program)
-    result = analyse(gm)
+    result = analyse(gm, _lifted(graph_module_or_program))
     if result.dynamic:
         result.rewritten = _planned_rewrites(gm, result)
     return result
@@ -636,12 +646,12 @@ def lower(graph_module_or_program: Any, on_missing: Optional[str] = None) -> Any
     """
     gm = _graph_module(graph_module_or_program)
     if settings.is_enabled():
-        lower_graph_module(gm, on_missing)
+        lower_graph_module(gm, on_missing, _lifted(graph_module_or_program))
     return graph_module_or_program
 
 
-def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None) -> DynReport:
-    result = analyse(gm)
+def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None, lifted: Collection[str] = ()) -> DynReport:
+    result = analyse(gm, lifted)
     mode = on_missing or settings.get_on_missing()
     if any(m.refused for m in result.missing):
         raise MissingDynVariantError(result)

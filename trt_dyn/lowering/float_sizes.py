@@ -21,7 +21,7 @@ import itertools
 import math
 import operator
 from fractions import Fraction
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Collection, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -40,6 +40,12 @@ FLOAT_TO_INT = (math.floor, math.ceil, math.trunc, torch.sym_int)
 TRUNCATING = (math.trunc, torch.sym_int)
 #: the most symbol assignments :func:`arange_length_mismatch` evaluates
 MAX_CHECKED_VALUES = 200_000
+#: ... when a leaf is a compound size expression (evaluated one assignment at a time)
+MAX_EXPRESSION_VALUES = 20_000
+
+
+class _TooManyValues(Exception):
+    """A compound size expression over too many assignments to evaluate one by one."""
 
 _FLOAT_SIZE = ("float arithmetic on a size ({expr}): TensorRT shape values must be integers (TensorRT-RTX "
                "refuses float shape tensors: 'Fp shape input to Myelin graph is not expected') and float32 is "
@@ -142,6 +148,8 @@ def _evaluate(value: Any, env: Dict[Any, np.ndarray], float_dtype: Any, memo: Di
             result = env[expr]
         else:
             count = len(next(iter(env.values())))
+            if count > MAX_EXPRESSION_VALUES:
+                raise _TooManyValues(str(expr))
             result = np.array([int(expr.xreplace({s: int(env[s][i]) for s in expr.free_symbols}))
                                for i in range(count)], dtype=np.int64)
         memo[node] = result
@@ -214,8 +222,12 @@ def arange_length_mismatch(values: Sequence[Any]) -> Optional[str]:
     symbols, env = grid
     if not symbols:
         return None
-    exact = _torch_length(*[_evaluate(v, env, np.float64, {}) for v in values])
-    single = _float32_length(*[_evaluate(v, env, np.float32, {}) for v in values])
+    try:
+        exact = _torch_length(*[_evaluate(v, env, np.float64, {}) for v in values])
+        single = _float32_length(*[_evaluate(v, env, np.float32, {}) for v in values])
+    except _TooManyValues as too_many:
+        return (f"the float arange's length could differ from torch's (float32 here, double in torch) and "
+                f"{too_many} takes too many values to check")
     exact, single = np.broadcast_arrays(exact, single)
     wrong = np.nonzero(exact != single)[0]
     if wrong.size == 0:
@@ -313,10 +325,13 @@ def rational_scaling(node: Node) -> Optional[Any]:
     if isinstance(grid, str) or not grid[0]:
         return None
     _, env = grid
-    a = _evaluate(inner, env, np.float64, {})
-    if np.abs(a).max(initial=0) * abs(p) >= 2 ** 62:
+    try:
+        a = _evaluate(inner, env, np.float64, {})
+        if np.abs(a).max(initial=0) * abs(p) >= 2 ** 62:
+            return None
+        expected = _evaluate(node, env, np.float64, {})
+    except _TooManyValues:
         return None
-    expected = _evaluate(node, env, np.float64, {})
     if not np.array_equal(np.broadcast_to(expected, a.shape), _rounded_ratio(a, p, q, node.target)):
         return None
     return inner, p, q
@@ -334,7 +349,7 @@ def _unbacked(value: Any) -> bool:
                for symbol in free_symbols(size))
 
 
-def float_inputs_sizing_data(gm: torch.fx.GraphModule) -> Dict[Node, Node]:
+def float_inputs_sizing_data(gm: torch.fx.GraphModule, lifted: Collection[str] = ()) -> Dict[Node, Node]:
     """Nodes whose data-dependent output size (``x[mask]``, ``nonzero``) is computed from a float graph
     input of rank 0 or 1 or with one element -> that input.
 
@@ -348,7 +363,7 @@ def float_inputs_sizing_data(gm: torch.fx.GraphModule) -> Dict[Node, Node]:
         value = node.meta.get("val")
         if node.op == "placeholder":
             # measured: rank 0, and a static (1, 1), are taken as shape tensors; a (-1, 3) input is not
-            if isinstance(value, torch.Tensor) and value.dtype.is_floating_point and \
+            if node.name not in lifted and isinstance(value, torch.Tensor) and value.dtype.is_floating_point and \
                     (value.dim() <= 1 or all(size == 1 and isinstance(size, int) for size in value.shape)):
                 reaching[node] = node
             continue
