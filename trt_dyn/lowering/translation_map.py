@@ -111,6 +111,19 @@ _FACTORY_DROP = ("layout", "pin_memory", "memory_format")
 _NEW_DROP = ("layout", "device", "pin_memory")
 
 
+def _group_norm_sizes(builder, node, bound):
+    """native_group_norm's N and HxW repeat the input's shape (FCOS heads: HxW = H * W, a SymInt). torch_tensorrt's
+    converter reads the shape from the input and ignores them; their traced values stand in (aten's kernel checks
+    N * C * HxW against the input's size, so should the node ever run in PyTorch at another size it refuses it)."""
+    if isinstance(bound.get("C"), torch.fx.Node):
+        raise builder.unsupported(node, "C", "the channel count must be static")
+    for name in ("N", "HxW"):
+        value = bound.get(name)
+        if isinstance(value, torch.fx.Node):
+            bound[name] = int(value.meta["val"].node.hint)
+    return bound
+
+
 def _resize(mode: str, prepare=None) -> DynRule:
     return DynRule(
         dyn.interpolate_dyn.default, shape_args=("output_size",),
@@ -244,6 +257,9 @@ RULES: Dict[Any, DynRule] = {
                                                  rename={"output_size": "size"}, fixed={"mode": "bicubic"}),
     aten._upsample_bilinear2d_aa.default: DynRule(dyn.interpolate_aa_dyn.default, shape_args=("output_size",),
                                                   rename={"output_size": "size"}, fixed={"mode": "bilinear"}),
+    # normalization
+    aten.native_group_norm.default: DynRule(aten.native_group_norm.default, drop=("N", "HxW"),
+                                            prepare=_group_norm_sizes),
     # top-k
     aten.topk.default: DynRule(dyn.topk_dyn.default, shape_args=("k",)),
     # elementwise with a symbolic Scalar operand: same op, the size as a 0-d tensor
