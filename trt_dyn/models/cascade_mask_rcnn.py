@@ -111,9 +111,12 @@ class CascadeMaskRCNN(nn.Module):
         image_size = (images.shape[2], images.shape[3])
         patch = self.config.patch_size
         for name, size in zip(("height", "width"), image_size):
+            # torch.compile cannot trace a message closure over a SymInt (a graph break per check): the size is
+            # named only in eager
+            shown = "" if torch.compiler.is_compiling() else f" {size}"
             torch._check(
                 size % patch == 0,
-                lambda: f"CascadeMaskRCNN: image {name} {size} is not a multiple of the patch size {patch}",
+                lambda: f"CascadeMaskRCNN: image {name}{shown} is not a multiple of the patch size {patch}",
             )
         x = (images - self.pixel_mean) / self.pixel_std
         features = self.pyramid(self.vit(x))

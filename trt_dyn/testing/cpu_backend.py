@@ -91,13 +91,14 @@ class CpuBackend:
         start = time.perf_counter()
         with engines_on_executor() as (engines, segment_ops), _recording_fallbacks() as errors:
             compiled = torch_tensorrt_backend(graph_module, list(example_inputs), options={**options, **kwargs})
+        # after a fallback torch_tensorrt returns the dynamo graph itself: all of it runs in PyTorch
         partitioned = compiled if isinstance(compiled, torch.fx.GraphModule) else graph_module
         call = BackendCall(
             graph_module=graph_module,
             compiled=compiled,
             engines=list(engines),
             segment_ops=dict(segment_ops),
-            pytorch_nodes=pytorch_nodes(partitioned) if not errors else pytorch_nodes(graph_module),
+            pytorch_nodes=pytorch_nodes(partitioned),
             fallback_error=errors[0] if errors else None,
             seconds=time.perf_counter() - start,
             inputs=described,
