@@ -197,6 +197,19 @@ def _cross_class_overlaps(n, generator):
     return boxes, torch.rand(n, generator=generator) * 0.7 + 0.3, _classes(n, generator, 3)
 
 
+def _branch_probe(n):
+    """n boxes on which torchvision's two batched_nms branches disagree: box 1 (class 1) lands exactly on
+    box 0 (class 0) after the class offset max(boxes) + 1 = 11, so only the coordinate trick suppresses it;
+    the rest are disjoint class-0 boxes at negative x (no overlaps, max coordinate unchanged)."""
+    fillers = n - 2
+    x = -30.0 - torch.arange(fillers, dtype=torch.float32) * 2.0
+    boxes = torch.cat([torch.tensor([[0.0, 0.0, 10.0, 10.0], [-11.0, -11.0, -1.0, -1.0]]),
+                       torch.stack([x, torch.zeros(fillers), x + 1.0, torch.ones(fillers)], dim=1)])
+    scores = torch.cat([torch.tensor([0.9, 0.8]), torch.linspace(0.7, 0.3, fillers)])
+    classes = torch.cat([torch.tensor([0, 1]), torch.zeros(fillers, dtype=torch.int64)])
+    return boxes, scores, classes
+
+
 def test_batched_nms_op_both_torchvision_branches():
     """Through the adapter, ``trt_dyn::batched_nms`` evaluates torchvision's CPU dispatch at run time."""
     generator = torch.Generator().manual_seed(7)
@@ -222,6 +235,11 @@ def test_batched_nms_op_both_torchvision_branches():
         vanilla = torchvision.ops.boxes._batched_nms_vanilla(boxes, scores, classes, 0.5)
         branch_differs += not torch.equal(vanilla, expected)
     assert branch_differs > 0  # the cases tell the two branches apart
+    for n in (limit - 1, limit, limit + 1, limit + 2):
+        boxes, scores, classes = _branch_probe(n)
+        expected = ExactBatchedNms()(boxes, scores, classes)
+        assert (1 in expected.tolist()) == (n > limit)  # per-class above 1000 boxes, offsets below
+        assert torch.equal(compiled(boxes, scores, classes), expected), n
 
 
 def test_float32_threshold_decides_like_a_double():
