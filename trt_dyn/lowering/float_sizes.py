@@ -362,9 +362,11 @@ def float_inputs_sizing_data(gm: torch.fx.GraphModule, lifted: Collection[str] =
     for node in gm.graph.nodes:
         value = node.meta.get("val")
         if node.op == "placeholder":
-            # measured: rank 0, and a static (1, 1), are taken as shape tensors; a (-1, 3) input is not
+            # measured: rank 0, and a static (1, 1), are taken as shape tensors; a (-1, 3) or (-1,) input is
+            # not (a shape tensor has a build-time length)
             if node.name not in lifted and isinstance(value, torch.Tensor) and value.dtype.is_floating_point and \
-                    (value.dim() <= 1 or all(size == 1 and isinstance(size, int) for size in value.shape)):
+                    all(isinstance(size, int) for size in value.shape) and \
+                    (value.dim() <= 1 or all(size == 1 for size in value.shape)):
                 reaching[node] = node
             continue
         source = next((reaching[arg] for arg in node.all_input_nodes if arg in reaching), None)
