@@ -277,3 +277,20 @@ def test_int_argument_is_an_engine_shape_input():
     assert_one_engine(backend)
     network = backend.calls[0].engines[0].network
     assert sorted(network.get_input(i).is_shape_tensor for i in range(network.num_inputs)) == [False, True]
+
+
+#: image sizes (multiples of the 16-pixel patch) inside one guard set of dynamo's CPU convolution backend choice:
+#: each convolution guards C * h * w against 20480, which for the pyramid's convolutions puts H * W between
+#: 163840 and 327680 (on the CPU, 256x256 and 768x768 recompile: other guard sets, other engines). The window
+#: padding guards whether H / 16 and W / 16 are multiples of the 7-token window, as torch.export does.
+CASCADE_SIZES = [(512, 528), (432, 432), (352, 592), (720, 304), (400, 416)]
+
+
+@pytest.mark.slow
+def test_cascade_replica_compiles_once():
+    from trt_dyn.models import build_cascade_mask_rcnn
+    from trt_dyn.models.export import DynamicImageSize
+
+    model = DynamicImageSize(build_cascade_mask_rcnn(seed=0), (256, 256), (768, 768), 16).eval()
+    backend = compile_once(model, lambda hw: (_random(1, 3, *hw),), CASCADE_SIZES, exact=False, dynamic=True)
+    assert_one_engine(backend)
