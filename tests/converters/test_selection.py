@@ -483,3 +483,19 @@ def test_mask_shape_mismatch_trips_assertion():
     execute_network(network, {"x": torch.randn(4, 3), "s": torch.randn(4)}, cache=False)
     with pytest.raises(AssertionLayerError, match="mask shape must equal"):
         execute_network(network, {"x": torch.randn(4, 3), "s": torch.randn(5)}, cache=False)
+
+
+class FlatTopk(torch.nn.Module):
+    """detectron2's box post-processing: ``scores.flatten().topk(k)`` on a dynamic length (k static)."""
+
+    def forward(self, x):
+        values, indices = x.flatten().topk(5)
+        smallest = x[:, 0].topk(2, largest=False)
+        return values, indices, smallest.values, smallest.indices
+
+
+def test_rank1_topk_of_dynamic_length():
+    """Failed before: TensorRT 'at least 2 dimensions are required for input', then 'Could not get tensor shape'."""
+    from trt_dyn.testing.harness import run_converter_test
+
+    run_converter_test(FlatTopk(), (torch.randn(7, 9),), {"x": {0: (2, 20), 1: (3, 30)}})

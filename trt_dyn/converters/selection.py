@@ -579,6 +579,29 @@ def _register_topk_dyn() -> None:
             raise fail(ctx, target, name, str(err)) from err
 
 
+def _rank_below_2(node: Any, settings: Any = None) -> bool:
+    value = node.args[0].meta.get("val") if isinstance(node.args[0], torch.fx.Node) else None
+    return value is not None and value.dim() < 2
+
+
+@dynamo_tensorrt_converter(torch.ops.aten.topk.default, capability_validator=_rank_below_2,
+                           supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+def convert_rank1_topk(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any], name: str) -> Any:
+    """aten.topk of a rank-0/1 tensor (detectron2's ``scores.flatten().topk(k)``): upstream hands it to TensorRT's
+    TopK, which needs rank >= 2 ("at least 2 dimensions are required"); viewed as [1, N] like topk_dyn."""
+    values = list(args) + [None] * (6 - len(args))
+    k = values[1]
+    dim = kwargs.get("dim", -1 if values[2] is None else values[2])
+    largest = kwargs.get("largest", True if values[3] is None else values[3])
+    if isinstance(k, int) and k > TOPK_MAX_K:
+        raise fail(ctx, target, name, f"k={k} exceeds TensorRT's TopK limit of {TOPK_MAX_K}")
+    try:
+        return topk_dynamic_k(ctx, _itensor(ctx, values[0], f"{name}_self"), k, int(dim), bool(largest),
+                              FALLBACK_PREFIXES["topk_dyn"], name)
+    except ValueError as err:
+        raise fail(ctx, target, name, str(err)) from err
+
+
 _register_nonzero_bounded()
 _register_topk_dyn()
 
