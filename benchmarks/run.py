@@ -42,7 +42,7 @@ import trt_dyn  # noqa: E402,F401  (no-GPU shim before torch_tensorrt)
 from _common import machine_record, markdown_table, timed, write_json  # noqa: E402
 
 DEFAULT_OUT = os.path.join(HERE, "results", "latest.json")
-SECTIONS = ("build_once", "lowering", "executor", "fallback", "coverage", "nms")
+SECTIONS = ("build_once", "lowering", "executor", "fallback", "coverage", "nms", "zoo")
 CASCADE_COVERAGE_NAME = "Cascade Mask R-CNN replica (256..768)"
 
 
@@ -241,6 +241,14 @@ def section_nms(config: Dict[str, Any], cascade: Optional[CascadeCompile]) -> Di
     return result
 
 
+def section_zoo(config: Dict[str, Any], cascade: Optional[CascadeCompile]) -> Dict[str, Any]:
+    import zoo
+
+    result = zoo.run(config["tiny"])
+    result["table"] = zoo.table(result)
+    return result
+
+
 RUNNERS: Dict[str, Callable[[Dict[str, Any], Optional[CascadeCompile]], Dict[str, Any]]] = {
     "build_once": section_build_once,
     "lowering": section_lowering,
@@ -248,6 +256,7 @@ RUNNERS: Dict[str, Callable[[Dict[str, Any], Optional[CascadeCompile]], Dict[str
     "fallback": section_fallback,
     "coverage": section_coverage,
     "nms": section_nms,
+    "zoo": section_zoo,
 }
 TITLES = {
     "build_once": "1. Build once vs rebuild per shape",
@@ -256,6 +265,7 @@ TITLES = {
     "fallback": "4. Fallback cost: TensorRT layers per converter",
     "coverage": "5. Coverage vs upstream torch_tensorrt",
     "nms": "6. Exact NMS in the engine: cost vs box count",
+    "zoo": "7. Model zoo: torchvision detectors, DeepLabV3, Swin, ViT with dynamic H and W",
 }
 
 

@@ -71,6 +71,12 @@ def test_tiny_run_writes_every_section(tmp_path, capsys):
     upstream = coverage["summary"]["upstream"]
     assert upstream["one_engine_full_compilation"] < len(ours)
 
+    (vit,) = sections["zoo"]["rows"]
+    assert "error" not in vit, vit.get("traceback")
+    assert vit["engines"] == 1 and vit["pytorch_nodes"] == 0 and vit["layers"] > 0
+    assert len(vit["sizes"]) == 3 and all(size["ok"] and size["max_rel"] < 1e-4 for size in vit["sizes"].values())
+    assert not vit["upstream"]["full_compilation"]["ok"]
+
 
 def load_fallback_cases():
     import fallback_cost
