@@ -12,8 +12,7 @@ and checks nothing was specialized. Not imported by ``import trt_dyn`` (needs to
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
