@@ -499,3 +499,77 @@ def test_rank1_topk_of_dynamic_length():
     from trt_dyn.testing.harness import run_converter_test
 
     run_converter_test(FlatTopk(), (torch.randn(7, 9),), {"x": {0: (2, 20), 1: (3, 30)}})
+
+
+# ---------------------------------------------------------------------------------------------
+# Static-shape models (every input static) with data-dependent ops (issue 10 / issue 13 item 6).
+# TensorRT folds a fully static network's shapes at build time, so a Slice sized by a count from
+# the data fails ("Network input x is a shape tensor ..." for a rank-1 float x, an internal shape
+# analyser assertion for a (6, 4) x); the compaction declares such inputs' dim 0 as -1 with a
+# min = opt = max profile, which keeps the engine static for every caller.
+
+
+class StaticMaskIndex(torch.nn.Module):
+    def forward(self, x):
+        return x[x > 0]
+
+
+class StaticNonzero(torch.nn.Module):
+    def forward(self, x):
+        return torch.nonzero(x > 0)
+
+
+class StaticNonzeroGather(torch.nn.Module):
+    def forward(self, x):
+        return x[torch.nonzero(x > 0)[:, 0]] * 2.0, torch.nonzero(x > 0)
+
+
+class StaticRowMaskIndex(torch.nn.Module):
+    """mask from an int input, rows of a float input selected (two static inputs)."""
+
+    def forward(self, x, labels):
+        keep = labels > 0
+        return x[keep] + 1.0, torch.nonzero(keep).squeeze(1)
+
+
+#: all-false, all-true, then some (exact zero counts and full counts both)
+STATIC_DENSITIES = (0.0, 1.0, 0.5, 0.15, 0.85)
+
+
+def _signed(shape, density, generator, dtype=torch.float32):
+    magnitude = torch.rand(shape, generator=generator) + 0.1
+    positive = torch.rand(shape, generator=generator) < density
+    return torch.where(positive, magnitude, -magnitude).to(dtype)
+
+
+@pytest.mark.parametrize("module", [StaticMaskIndex(), StaticNonzero(), StaticNonzeroGather()],
+                         ids=["mask_index", "nonzero", "nonzero_gather"])
+@pytest.mark.parametrize("shape", [(8,), (6, 4)], ids=["8", "6x4"])
+def test_static_shape_data_dependent_ops(module, shape):
+    from trt_dyn.testing.harness import compare_outputs
+
+    result = run_converter_test(module, (torch.randn(*shape),), None,
+                                input_generators={"x": density_scores()})
+    for seed, density in enumerate(STATIC_DENSITIES):
+        x = _signed(shape, density, torch.Generator().manual_seed(100 + seed))
+        with torch.no_grad():
+            compare_outputs(result.compiled(x.clone()), module(x.clone()), where=f"density {density}")
+    # callers still see a static engine: the profile is exactly the static shape
+    (engine,) = result.compiled.engines
+    for profile in engine.profiles:
+        assert profile["x"] == (shape, shape, shape)
+
+
+def test_static_shape_mask_from_int_input():
+    from trt_dyn.testing.harness import compare_outputs
+
+    module = StaticRowMaskIndex()
+    result = run_converter_test(module, (torch.randn(8, 3), torch.randint(-2, 3, (8,))), None)
+    for seed, density in enumerate(STATIC_DENSITIES):
+        generator = torch.Generator().manual_seed(200 + seed)
+        x = torch.randn(8, 3, generator=generator)
+        labels = (_signed((8,), density, generator) > 0).to(torch.int64) * torch.randint(
+            1, 5, (8,), generator=generator)
+        with torch.no_grad():
+            compare_outputs(result.compiled(x.clone(), labels.clone()), module(x, labels),
+                            where=f"density {density}")

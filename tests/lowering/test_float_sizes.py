@@ -174,3 +174,34 @@ def test_nearest_exact_with_recomputed_sizes_is_built_with_integer_sizes():
     for h, w in ((4, 4), (7, 13), (10, 30), (40, 33)):  # 10 * 0.7 is 7.000000000000001 in double
         x = torch.randn(1, 2, h, w)
         assert torch.equal(compiled(x), NearestExactRecompute()(x))
+
+
+# issue 13 item 6 / issue 7: a small static input feeding a data-dependent size. Measured: a 0-d input
+# (float or int) cannot be built (TensorRT takes it as a shape tensor); a (1,) one builds, in static and
+# dynamic graphs, because the compaction declares its dim 0 dynamic with a min = opt = max profile.
+THRESHOLD_CASES = [
+    (torch.tensor(0.1), False), (torch.tensor(0), False),
+    (torch.tensor([0.1]), True), (torch.tensor([0]), True),
+]
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("threshold, builds", THRESHOLD_CASES, ids=["float0d", "int0d", "float1", "int1"])
+def test_report_and_build_agree_on_inputs_feeding_a_selection(threshold, builds, dynamic):
+    dims = ({0: Dim("n", min=2, max=16)}, None) if dynamic else None
+    program = torch.export.export(FloatThresholdMask(), (torch.randn(6, 3), threshold), dynamic_shapes=dims)
+    assert trt_dyn.report(program).ok == builds, trt_dyn.report(program)
+    if not builds:
+        kind = "float" if threshold.dtype.is_floating_point else "int"
+        message = _assert_refused(program, "aten.index.Tensor", "index", "marker: mask")
+        assert f"{kind} graph input 't'" in message and "shape (1,)" in message
+        return
+    compiled = compile_cpu(program, min_block_size=1, require_full_compilation=True)
+    assert compiled.num_trt_engines == 1 and not compiled.pytorch_nodes
+    generator = torch.Generator().manual_seed(7)
+    for n in ((2, 7, 16) if dynamic else (6,)):
+        for value in (-3.0, -0.5, 0.0, 0.7, 3.0):  # keeps all, some and none of the rows
+            x = torch.randn(n, 3, generator=generator)
+            t = torch.full_like(threshold, value) if threshold.is_floating_point() else \
+                torch.full_like(threshold, int(value))
+            assert torch.equal(compiled(x, t), FloatThresholdMask()(x, t))

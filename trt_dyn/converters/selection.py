@@ -602,6 +602,71 @@ def convert_rank1_topk(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
         raise fail(ctx, target, name, str(err)) from err
 
 
+# --------------------------------------------------------------------------------------------
+# Static inputs feeding a data-dependent size: declared with a dynamic dim 0 (min = opt = max)
+# --------------------------------------------------------------------------------------------
+
+
+def inputs_feeding_data_dependent_sizes(graph_module: torch.fx.GraphModule) -> set:
+    """Names of the placeholders from which a data-dependent (unbacked) size is computed."""
+    from ..lowering.float_sizes import _unbacked
+
+    reaching: Dict[Node, frozenset] = {}
+    feeding: set = set()
+    for node in graph_module.graph.nodes:
+        if node.op == "placeholder":
+            reaching[node] = frozenset([node.name])
+            continue
+        sources = frozenset().union(*[reaching.get(arg, frozenset()) for arg in node.all_input_nodes])
+        reaching[node] = sources
+        # the node creating the data-dependent size (nonzero, x[mask]), not the ones consuming it
+        if node.op == "call_function" and _unbacked(node.meta.get("val")) and \
+                not any(_unbacked(arg.meta.get("val")) for arg in node.all_input_nodes):
+            feeding |= sources
+    return feeding
+
+
+def _relax_static_input(interpreter: Any, tensor: Any) -> None:
+    """Measured on TensorRT-RTX 1.6: in a network whose inputs are all static, a Slice sized by a count
+    computed from the data fails at ``getDimensions`` (a rank-1 float input is taken as a shape tensor,
+    "Network input x is a shape tensor and must have type Int32 or Int64"; a (6, 4) input trips an
+    internal shape-analyser assertion), whether the count comes from a Reduce, a Cumulative, a MatMul or a
+    cast chain. The same network builds once the input's dim 0 is declared -1 with a min = opt = max
+    profile at the static size, so the engine still accepts exactly the static shape."""
+    static = tuple(tensor.shape)
+    if not static or -1 in static or tensor.is_shape_tensor:
+        return
+    tensor.shape = (-1,) + static[1:]
+    if interpreter.optimization_profiles is None:
+        interpreter.optimization_profiles = [interpreter.builder.create_optimization_profile()]
+    for profile in interpreter.optimization_profiles:
+        profile.set_shape(tensor.name, static, static, static)
+
+
+def _install_static_input_relaxation() -> None:
+    from torch_tensorrt.dynamo.conversion._TRTInterpreter import TRTInterpreter
+
+    original = TRTInterpreter.placeholder
+    if getattr(original, "_trt_dyn_relaxes_static_inputs", False):
+        return
+
+    @functools.wraps(original)
+    def placeholder(self: Any, target: str, args: Any, kwargs: Any) -> Any:
+        tensor = original(self, target, args, kwargs)
+        if _use_compaction():
+            feeding = self.__dict__.get("_trt_dyn_feeding_sizes")
+            if feeding is None:
+                feeding = self._trt_dyn_feeding_sizes = inputs_feeding_data_dependent_sizes(self.module)
+            node = self._cur_node
+            if node is not None and node.name in feeding:
+                _relax_static_input(self, tensor)
+        return tensor
+
+    placeholder._trt_dyn_relaxes_static_inputs = True  # type: ignore[attr-defined]
+    TRTInterpreter.placeholder = placeholder
+
+
+_install_static_input_relaxation()
 _register_nonzero_bounded()
 _register_topk_dyn()
 

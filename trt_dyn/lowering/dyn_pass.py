@@ -18,6 +18,7 @@ not touched at all (its generated code stays byte-identical).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from typing import Any, Collection, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
@@ -27,7 +28,7 @@ from torch.fx import GraphModule, Node
 from torch.fx.experimental.symbolic_shapes import free_symbols
 
 from . import settings
-from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, float_inputs_sizing_data,
+from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inputs_sizing_data,
                           float_size_reason, rational_scaling, sign)
 from .pytorch_fallback import leave_to_pytorch
 from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
@@ -299,11 +300,18 @@ def _inexact_problems(node: Node, sizing_inputs: Dict[Node, Node]) -> List[Missi
     """Rows TensorRT would build, but not with torch's result (see :mod:`.float_sizes`)."""
     if node in sizing_inputs:
         source = sizing_inputs[node]
-        return [_entry(node, f"{source.name} ({source.meta['val'].dtype}, shape {tuple(source.meta['val'].shape)})",
-                       f"the data-dependent size of {node.name} is computed from the float graph input "
+        value = source.meta["val"]
+        if value.dtype.is_floating_point:
+            kind, why = "float", ("shape tensors must be int32/int64 ('Network input ... is a shape tensor and must "
+                                  "have type Int32 or Int64')")
+        else:
+            kind, why = "int", ("torch_tensorrt gives a static input no shape-tensor values ('Optimization profile 0 "
+                                "is missing values for shape input tensor ...')")
+        return [_entry(node, f"{source.name} ({value.dtype}, shape {tuple(value.shape)})",
+                       f"the data-dependent size of {node.name} is computed from the {kind} graph input "
                        f"'{source.target}': TensorRT takes a small static input feeding a size as a shape tensor, "
-                       "and shape tensors must be int32/int64 ('Network input ... is a shape tensor and must "
-                       "have type Int32 or Int64'); warn mode runs the selection in PyTorch")]
+                       f"and {why}; pass it with shape (1,) instead (inputs of rank >= 1 build, static or dynamic); "
+                       "in a dynamic-shape graph warn mode runs the selection in PyTorch")]
     if node.op != "call_function" or node.target not in ARANGE or not _symbolic_nodes((node.args, node.kwargs)):
         return []
     bound = _bind(node.target, node.args, node.kwargs)
@@ -318,11 +326,14 @@ def analyse(gm: GraphModule, lifted: Collection[str] = ()) -> DynReport:
     parameters, buffers and constants, which become engine weights, not inputs)."""
     report = DynReport(dynamic=has_dynamic_inputs(gm),
                        missing=[] if _guarded_by_dynamo() else specialised_inputs(gm))
+    sizing_inputs = inputs_sizing_data(gm, lifted)
     if not report.dynamic:
+        # a static graph is not lowered, so nothing can be left to PyTorch: refused in every mode
+        report.missing.extend(dataclasses.replace(entry, refused=True) for node in sizing_inputs
+                              for entry in _inexact_problems(node, sizing_inputs))
         return report
     memo: Dict[Node, Optional[Node]] = {}
     planner = _Planner(gm)
-    sizing_inputs = float_inputs_sizing_data(gm, lifted)
     for node in gm.graph.nodes:
         problems = _consumer_problems(node, memo) or _inexact_problems(node, sizing_inputs)
         if not problems and node.op == "call_function" and node.target in RULES and _kind(node) == "tensor" \

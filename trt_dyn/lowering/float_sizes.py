@@ -349,24 +349,33 @@ def _unbacked(value: Any) -> bool:
                for symbol in free_symbols(size))
 
 
-def float_inputs_sizing_data(gm: torch.fx.GraphModule, lifted: Collection[str] = ()) -> Dict[Node, Node]:
-    """Nodes whose data-dependent output size (``x[mask]``, ``nonzero``) is computed from a float graph
-    input of rank 0 or 1 or with one element -> that input.
+def inputs_sizing_data(gm: torch.fx.GraphModule, lifted: Collection[str] = ()) -> Dict[Node, Node]:
+    """Nodes whose data-dependent output size (``x[mask]``, ``nonzero``) is computed from a graph input
+    TensorRT would take as a shape tensor -> that input.
 
-    TensorRT takes such a network input whose values a size needs as a shape tensor, and shape
-    tensors must be int32/int64 ("Network input t is a shape tensor and must have type Int32 or Int64"),
-    whatever layers sit between the input and the size.
+    TensorRT takes a small static network input whose values a size needs as a shape tensor. Measured on
+    TensorRT-RTX 1.6 (``x[x.sum(1) > t]``, ``x[x > 0]``):
+
+    * rank 0: a float input fails ("Network input t is a shape tensor and must have type Int32 or Int64"),
+      an int one fails at build ("Optimization profile 0 is missing values for shape input tensor t":
+      torch_tensorrt gives static inputs no profile values), whatever layers sit in between;
+    * rank >= 1, static: the compaction converters declare such an input's dim 0 as -1 with a
+      min = opt = max profile (``trt_dyn.converters.selection``), after which float and int inputs of
+      shape (1,), (8,), (6, 4) build and match eager. Without the compaction converters (full TensorRT's
+      native NonZero path, unmeasured here) a float input of rank 1 or with one element is still reported.
     """
+    from ..converters.selection import _use_compaction
+
+    relaxed = _use_compaction()
     reaching: Dict[Node, Node] = {}
     found: Dict[Node, Node] = {}
     for node in gm.graph.nodes:
         value = node.meta.get("val")
         if node.op == "placeholder":
-            # measured: rank 0, and a static (1, 1), are taken as shape tensors; a (-1, 3) or (-1,) input is
-            # not (a shape tensor has a build-time length)
-            if node.name not in lifted and isinstance(value, torch.Tensor) and value.dtype.is_floating_point and \
+            if node.name not in lifted and isinstance(value, torch.Tensor) and \
                     all(isinstance(size, int) for size in value.shape) and \
-                    (value.dim() <= 1 or all(size == 1 for size in value.shape)):
+                    (value.dim() == 0 or (not relaxed and value.dtype.is_floating_point and
+                                          (value.dim() <= 1 or all(size == 1 for size in value.shape)))):
                 reaching[node] = node
             continue
         source = next((reaching[arg] for arg in node.all_input_nodes if arg in reaching), None)
