@@ -178,6 +178,18 @@ def test_scatter_nd_duplicate_indices_with_equal_updates_are_accepted():
     assert_close(net.run1(x=data, i=idx, u=updates), expected)
 
 
+def test_scatter_nd_with_no_index_rows_leaves_the_data_unchanged():
+    """A data-dependent count of 0 (nothing selected) scatters nothing; the collision check must not choke on it."""
+    net = Net()
+    x = net.input("x", torch.float32, (5, 3))
+    i = net.input("i", torch.int32, (-1, 1), lo=(0, 1), hi=(4, 1))
+    u = net.input("u", torch.float32, (-1, 3), lo=(0, 3), hi=(4, 3))
+    net.output(net.network.add_scatter(x, i, u, trt.ScatterMode.ND).get_output(0))
+    data = rand((5, 3))
+    result = net.run1(x=data, i=torch.zeros((0, 1), dtype=torch.int32), u=torch.zeros((0, 3)))
+    assert_close(result, data.numpy())
+
+
 def test_scatter_element_duplicate_indices_equal_updates_accepted_different_refused():
     net = Net()
     x = net.input("x", torch.float32, (3, 4))

@@ -141,7 +141,7 @@ def run_scatter(layer: trt.IScatterLayer, inputs: Inputs) -> List[torch.Tensor]:
         for j in range(k):
             _check_range(layer, cols[:, j], data.shape[j], f"ND scatter (component {j})")
         flat = _flatten([cols[:, j] for j in range(k)], data.shape[:k])
-        _check_collisions(layer, flat, updates.reshape(cols.shape[0], -1), "slice")
+        _check_collisions(layer, flat, updates.reshape(cols.shape[0], math.prod(data.shape[k:])), "slice")
         out[tuple(cols[:, j] for j in range(k))] = updates.reshape(-1, *data.shape[k:])
         return [out.to(dtype)]
     raise unsupported(layer, mode)
