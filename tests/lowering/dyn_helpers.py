@@ -1,6 +1,6 @@
 """Helpers for the dyn lowering tests: export with dynamic dims, check for SymInt leaks, compare."""
 
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from torch.fx.experimental.symbolic_shapes import free_symbols
@@ -36,7 +36,7 @@ def export_decomposed(model: torch.nn.Module, args: Sequence[torch.Tensor], dyna
     return ep.run_decompositions(get_decompositions(False))
 
 
-def assert_same(actual, expected, exact: bool = True) -> None:
+def assert_same(actual, expected, exact: bool = True, rtol: Optional[float] = None, atol: Optional[float] = None) -> None:
     actual = actual if isinstance(actual, (tuple, list)) else (actual,)
     expected = expected if isinstance(expected, (tuple, list)) else (expected,)
     assert len(actual) == len(expected)
@@ -46,7 +46,7 @@ def assert_same(actual, expected, exact: bool = True) -> None:
         if exact:
             assert torch.equal(a, e), f"output {index}: values differ (max {(a.float() - e.float()).abs().max()})"
         else:
-            torch.testing.assert_close(a, e)
+            torch.testing.assert_close(a, e, rtol=rtol, atol=atol)
 
 
 def lower_and_check(model: torch.nn.Module, example: Sequence[torch.Tensor], dynamic_shapes,

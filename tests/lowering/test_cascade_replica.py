@@ -29,4 +29,6 @@ def test_cascade_replica_lowers_completely_and_matches_eager():
     for hw in ((128, 128), (256, 144), (176, 240)):
         images = torch.rand(1, 3, *hw) * 255
         with torch.no_grad():
-            assert_same(lowered(images), model(images), exact=False)
+            # boxes are pixel coordinates up to 256, where one float32 ulp is 1.5e-5: the dyn kernels associate
+            # some float sums differently from aten (measured: 1-ulp box differences on 5 of 36 random images)
+            assert_same(lowered(images), model(images), exact=False, rtol=1e-4, atol=1e-4)
