@@ -615,7 +615,9 @@ def inputs_feeding_data_dependent_sizes(graph_module: torch.fx.GraphModule) -> s
     feeding: set = set()
     for node in graph_module.graph.nodes:
         if node.op == "placeholder":
-            reaching[node] = frozenset([node.name])
+            # only tensor inputs: a SymInt placeholder (torch.compile's size inputs) is fed as a scalar
+            is_tensor = isinstance(node.meta.get("val"), torch.Tensor)
+            reaching[node] = frozenset([node.name]) if is_tensor else frozenset()
             continue
         sources = frozenset().union(*[reaching.get(arg, frozenset()) for arg in node.all_input_nodes])
         reaching[node] = sources
