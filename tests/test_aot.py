@@ -225,3 +225,27 @@ def test_warn_mode_file_runs_on_gpu_with_cpp_ops(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     for x, got in zip(inputs, torch.load(tmp_path / "outputs.pt")):
         torch.testing.assert_close(got, model(x), rtol=1e-4, atol=1e-5)
+
+
+class ReshapeBySize(torch.nn.Module):
+    def forward(self, x):
+        return torch.relu(x).reshape(x.shape[0] * x.shape[1], -1) + 1
+
+
+def test_file_keeping_a_python_only_op_warns(tmp_path, monkeypatch):
+    """An op without a C++ kernel (define(..., cpp_kernel=False)) left in PyTorch: the file needs trt_dyn."""
+    from trt_dyn.ops import PYTHON_ONLY_OPS
+
+    program = torch.export.export(ReshapeBySize(), (torch.randn(2, 3, 4),),
+                                  dynamic_shapes=({0: Dim("n", min=1, max=8)},))
+    kept_in_pytorch = {"torch_executed_ops": {"torch.ops.trt_dyn.reshape_dyn.default"}, "min_block_size": 1}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = aot.compile_to_file(program, str(tmp_path / "cpp.pt2"), **kept_in_pytorch)
+    assert any("reshape_dyn" in node.target for node in compiled.pytorch_nodes)
+    assert not [w for w in caught if issubclass(w.category, aot.PythonOnlyOpWarning)]  # it has a C++ kernel
+
+    monkeypatch.setattr("trt_dyn.ops._registry.PYTHON_ONLY_OPS", PYTHON_ONLY_OPS | {"reshape_dyn"})
+    monkeypatch.setattr("trt_dyn.ops.PYTHON_ONLY_OPS", PYTHON_ONLY_OPS | {"reshape_dyn"})
+    with pytest.warns(aot.PythonOnlyOpWarning, match=r"trt_dyn::reshape_dyn \(nodes .*libtrt_dyn_ops.so cannot"):
+        aot.compile_to_file(program, str(tmp_path / "python_only.pt2"), **kept_in_pytorch)

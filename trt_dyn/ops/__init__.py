@@ -5,7 +5,7 @@ Importing this package registers every op. ``ALL_OPS`` maps op name -> ``OpOverl
 Shape values are int64 CPU tensors (0-d: one size, 1-d: a shape); see docs/dyn_ir.md.
 """
 
-from ._registry import ALL_OPS, FLOAT_SHAPE_DTYPE, SHAPE_DTYPE  # noqa: F401
+from ._registry import ALL_OPS, FLOAT_SHAPE_DTYPE, PYTHON_ONLY_OPS, SHAPE_DTYPE, cpp_kernel_ops  # noqa: F401
 from . import shape, arith, views, creation, slicing, resize, topk  # noqa: F401,E402
 from . import selection  # noqa: F401,E402  (trt_dyn::nonzero_bounded)
 import importlib.util as _util
@@ -13,4 +13,4 @@ import importlib.util as _util
 if _util.find_spec("torchvision") is not None:
     from . import nms  # noqa: F401,E402  (trt_dyn::batched_nms)
 
-__all__ = ["ALL_OPS", "SHAPE_DTYPE", "FLOAT_SHAPE_DTYPE"]
+__all__ = ["ALL_OPS", "PYTHON_ONLY_OPS", "cpp_kernel_ops", "SHAPE_DTYPE", "FLOAT_SHAPE_DTYPE"]

@@ -7,7 +7,7 @@ Every op is a ``torch.library.custom_op`` in namespace ``trt_dyn`` with an expli
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
@@ -17,6 +17,8 @@ NAMESPACE = "trt_dyn"
 
 #: op name (without namespace) -> default OpOverload, filled as op modules are imported
 ALL_OPS: Dict[str, torch._ops.OpOverload] = {}
+#: ops defined with ``cpp_kernel=False``: no kernel in the C++ op library (csrc/), Python only
+PYTHON_ONLY_OPS: Set[str] = set()
 
 INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 SHAPE_DTYPE = torch.int64
@@ -24,15 +26,30 @@ SHAPE_DTYPE = torch.int64
 FLOAT_SHAPE_DTYPE = torch.float32
 
 
-def define(name: str, schema: str) -> Callable:
-    """Decorator: register ``fn`` as ``trt_dyn::name`` with ``schema`` and record it in ALL_OPS."""
+def define(name: str, schema: str, *, cpp_kernel: bool = True) -> Callable:
+    """Decorator: register ``fn`` as ``trt_dyn::name`` with ``schema`` and record it in ALL_OPS.
+
+    ``cpp_kernel`` says whether the C++ op library (csrc/, ``libtrt_dyn_ops.so``) defines the op too.
+    tests/test_cpp_ops.py holds both sides to it (same schema, same results); a new op may start
+    Python-only with ``cpp_kernel=False``, and :func:`trt_dyn.aot.compile_to_file` then warns when a saved
+    program keeps it in PyTorch (loading that program needs trt_dyn's Python package).
+    """
 
     def wrap(fn: Callable) -> "torch._library.custom_ops.CustomOpDef":
         op = torch.library.custom_op(f"{NAMESPACE}::{name}", fn, mutates_args=(), schema=schema)
         ALL_OPS[name] = getattr(getattr(torch.ops, NAMESPACE), name).default
+        if not cpp_kernel:
+            PYTHON_ONLY_OPS.add(name)
         return op
 
+    if name in ALL_OPS:
+        raise ValueError(f"{NAMESPACE}::{name} is already defined (trt_dyn/ops/ defines each op once)")
     return wrap
+
+
+def cpp_kernel_ops() -> Set[str]:
+    """Names of the ops the C++ op library defines (every op not declared ``cpp_kernel=False``)."""
+    return set(ALL_OPS) - PYTHON_ONLY_OPS
 
 
 def check_shape_tensor(op: str, arg: str, value: torch.Tensor, rank: Optional[int] = None,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torchvision.ops.boxes import batched_nms as _torchvision_batched_nms
 
+from ._registry import define
 
-@torch.library.custom_op("trt_dyn::batched_nms", mutates_args=())
+
+@define("batched_nms", "(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor")
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
                 iou_threshold: float) -> torch.Tensor:
     """``batched_nms(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor``

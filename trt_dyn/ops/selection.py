@@ -6,8 +6,10 @@ from typing import Tuple
 
 import torch
 
+from ._registry import define
 
-@torch.library.custom_op("trt_dyn::nonzero_bounded", mutates_args=())
+
+@define("nonzero_bounded", "(Tensor mask) -> (Tensor, Tensor)")
 def nonzero_bounded(mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """``nonzero_bounded(Tensor mask) -> (Tensor indices_padded, Tensor count)``
 
