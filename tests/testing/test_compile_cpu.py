@@ -283,3 +283,21 @@ def test_executor_error_names_the_layer_the_node_and_the_source_line():
     notes = "\n".join(getattr(caught.value, "__notes__", []))
     assert "FX node 'upsample_nearest2d'" in notes, notes
     assert "test_compile_cpu.py:" in notes and "# the refused line" in notes, notes
+
+
+def test_compile_cpu_is_a_module_and_callable_as_the_function(monkeypatch):
+    """``import trt_dyn.testing.compile_cpu as m`` gives the module; ``trt_dyn.testing.compile_cpu(...)`` compiles."""
+    import inspect
+    import types
+
+    import trt_dyn.testing
+    import trt_dyn.testing.compile_cpu as module
+
+    assert isinstance(module, types.ModuleType) and module.__name__ == "trt_dyn.testing.compile_cpu"
+    assert trt_dyn.testing.compile_cpu is module and inspect.isfunction(module.compile_cpu)
+    assert module.CompiledModule is not None
+    assert inspect.signature(module) == inspect.signature(module.compile_cpu)
+    calls = []
+    monkeypatch.setattr(module, "compile_cpu", lambda *args, **kwargs: calls.append((args, kwargs)) or "compiled")
+    assert trt_dyn.testing.compile_cpu("program", min_block_size=1) == "compiled"
+    assert calls == [(("program",), {"min_block_size": 1})]

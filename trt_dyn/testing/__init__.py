@@ -1,3 +1,24 @@
-"""Testing utilities: GPU availability, the CPU reference executor, compile_cpu and the converter harness."""
+"""Testing utilities: GPU availability, the CPU reference executor, compile_cpu and the converter harness.
 
-from .compile_cpu import compile_cpu  # noqa: E402,F401  (the function; the module stays importable by name)
+``trt_dyn.testing.compile_cpu`` is both the module (``import trt_dyn.testing.compile_cpu as m``,
+``from trt_dyn.testing.compile_cpu import CompiledModule``) and, called, its function
+(``trt_dyn.testing.compile_cpu(program)`` is ``trt_dyn.testing.compile_cpu.compile_cpu(program)``), the
+way ``torch_tensorrt.dynamo.compile(program)`` reads.
+"""
+
+import inspect
+import types
+
+from . import compile_cpu
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return self.compile_cpu(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.compile_cpu)
+
+
+compile_cpu.__class__ = _CallableModule
