@@ -38,6 +38,8 @@ def machine_record() -> Dict[str, Any]:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": os.cpu_count(),
+        # 1, 5, 15-minute load averages: on a shared machine timings are inflated by the other jobs
+        "load_avg": list(os.getloadavg()),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision_version,

@@ -4,11 +4,16 @@ For every model of :data:`trt_dyn.models.zoo.ZOO` (random weights, BatchNorm cal
 dynamic (checked: no specialization), measure torch_tensorrt **alone** in a subprocess that never loads trt_dyn's
 registrations (engines / nodes left to PyTorch when partitioning, the error with ``require_full_compilation``),
 then compile with trt_dyn and ``require_full_compilation=True`` (engines, nodes left to PyTorch, TensorRT layers,
-build seconds) and compare the CPU executor with eager at the min, max and an odd image size (max relative error
-of float outputs, i.e. max |a - e| / max(|e|, 1); integer outputs must match exactly, the count of differing
-elements is given).
+build seconds) and compare the CPU executor with eager at the min, max and an odd image size with the zoo's own
+check (``compare_zoo_outputs``: integers exactly, floats within the entry's tolerance, detections up to the order
+of tied scores). The error columns give the max relative error of float outputs, ``max |a - e| / max(|e|, 1)``,
+after matching tie reorderings.
 
-    python benchmarks/zoo.py [--tiny] [--models NAME ...] [--no-upstream] [--json PATH]
+Each model runs in its own process with a time limit: a model that fails (export, compile, a crash, the limit)
+is a row with its stage and error, and the others still run. The JSON is rewritten after every model and records
+the load average: on a shared machine the build seconds are inflated by the other jobs.
+
+    python benchmarks/zoo.py [--tiny] [--models NAME ...] [--no-upstream] [--json PATH] [--timeout S]
 
 ``--tiny`` runs the fastest model only.
 """
@@ -16,7 +21,9 @@ elements is given).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -31,66 +38,130 @@ import torch  # noqa: E402
 import torchvision  # noqa: E402,F401  (roi_align registered before programs are exported or loaded)
 
 import trt_dyn  # noqa: E402,F401  (no-GPU shim before torch_tensorrt)
-from _common import markdown_table, publish  # noqa: E402
-from trt_dyn.models.zoo import ZOO, build_zoo_model, export_zoo_model, zoo_input  # noqa: E402
-from trt_dyn.testing import compile_cpu  # noqa: E402
-from trt_dyn.testing.harness import network_layer_types  # noqa: E402
+from _common import machine_record, markdown_table, write_json  # noqa: E402
+from trt_dyn.models.zoo import ZOO  # noqa: E402
 
 DEFAULT_JSON = os.path.join(HERE, "results", "zoo.json")
 TINY_MODELS = ("vit_dynamic_resolution",)
+#: seconds one model may take (export, torch_tensorrt alone, compile, 3 executor runs) before it is recorded as failed
+DEFAULT_TIMEOUT_S = 2400.0
+_RESULT_PREFIX = "ZOO_RESULT "
 
 
 def _specs(entry: Any) -> List[Dict[str, Any]]:
-    opt = entry.odd_hw
-    return [{"min": (1, 3, *entry.min_hw), "opt": (1, 3, *opt), "max": (1, 3, *entry.max_hw)}]
+    return [{"min": (1, 3, *entry.min_hw), "opt": (1, 3, *entry.odd_hw), "max": (1, 3, *entry.max_hw)}]
 
 
-def _errors(actual: Any, expected: Any) -> Dict[str, Any]:
+def _aligned(name: str, actual: Any, expected: Any) -> Dict[str, Any]:
+    """The zoo check's verdict, and eager outputs reordered to the compiled order where tied scores were swapped."""
+    from trt_dyn.models.zoo import ZooMismatchError, compare_zoo_outputs, match_detections
+
+    entry = ZOO[name]
+    try:
+        verdict = compare_zoo_outputs(name, actual, expected)
+    except ZooMismatchError as error:
+        return {"ok": False, "detail": str(error).splitlines()[0][:200], "expected": expected}
+    if entry.output_keys and verdict["reordered_ties"]:
+        order = torch.tensor(match_detections(actual, expected, entry.output_keys, *entry.tolerance),
+                             dtype=torch.long)
+        expected = tuple(output[order] for output in expected)
+    return {"ok": True, "reordered_ties": verdict["reordered_ties"], "expected": expected}
+
+
+def _errors(name: str, actual: Any, expected: Any) -> Dict[str, Any]:
+    check = _aligned(name, actual, expected)
     got = torch.utils._pytree.tree_leaves(actual)
-    want = torch.utils._pytree.tree_leaves(expected)
-    if len(got) != len(want):
-        return {"ok": False, "detail": f"{len(got)} outputs, eager {len(want)}"}
-    relative, int_mismatches = 0.0, 0
+    want = torch.utils._pytree.tree_leaves(check.pop("expected"))
+    if len(got) != len(want) or any(a.shape != e.shape for a, e in zip(got, want)):
+        return {**check, "ok": False, "detail": check.get("detail", "output count or shapes differ from eager")}
+    relative, absolute, int_mismatches = 0.0, 0.0, 0
     for a, e in zip(got, want):
-        if a.shape != e.shape:
-            return {"ok": False, "detail": f"shape {tuple(a.shape)} vs eager {tuple(e.shape)}"}
         if e.dtype.is_floating_point:
             if e.numel():
-                relative = max(relative, float(((a.double() - e.double()).abs() / e.double().abs().clamp_min(1.0))
-                                               .max()))
+                difference = (a.double() - e.double()).abs()
+                absolute = max(absolute, float(difference.max()))
+                relative = max(relative, float((difference / e.double().abs().clamp_min(1.0)).max()))
         else:
             int_mismatches += int((a != e).sum())
-    return {"ok": True, "max_rel": relative, "int_mismatches": int_mismatches}
+    return {**check, "max_rel": relative, "max_abs": absolute, "int_mismatches": int_mismatches,
+            "outputs_shapes": [list(e.shape) for e in want]}
 
 
 def measure(name: str, upstream: bool) -> Dict[str, Any]:
+    """One model's row; a failing stage is recorded (``stage``, ``error``) and ends the row."""
+    from trt_dyn.models.zoo import build_zoo_model, export_zoo_model, zoo_input
+    from trt_dyn.testing import compile_cpu
+    from trt_dyn.testing.harness import network_layer_types
     from trt_dyn.testing.upstream import measure_upstream
 
     entry = ZOO[name]
-    row: Dict[str, Any] = {"model": name, "nms": entry.nms if entry.output_keys else "-"}
-    model = build_zoo_model(name)
-    start = time.perf_counter()
-    program = export_zoo_model(name, model)
-    row["export_s"] = round(time.perf_counter() - start, 1)
-    if upstream:
-        row["upstream"] = measure_upstream(program, _specs(entry))
-    start = time.perf_counter()
-    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
-    row["build_s"] = round(time.perf_counter() - start, 1)
-    row["engines"] = compiled.num_trt_engines
-    row["pytorch_nodes"] = len(compiled.pytorch_nodes)
-    row["layers"] = sum(sum(network_layer_types(engine.network).values()) for engine in compiled.engines)
-    row["sizes"] = {}
-    for index, hw in enumerate(entry.test_sizes):
-        images = zoo_input(hw, seed=100 + index)
-        with torch.no_grad():
-            row["sizes"][f"{hw[0]}x{hw[1]}"] = _errors(compiled(images), model(images))
+    row: Dict[str, Any] = {"model": name, "nms": entry.nms if entry.output_keys else "-",
+                           "sizes_hw": [list(hw) for hw in entry.test_sizes], "load_avg_start": os.getloadavg()}
+    stage = "build"
+    try:
+        model = build_zoo_model(name)
+        stage = "export"
+        start = time.perf_counter()
+        program = export_zoo_model(name, model)
+        row["export_s"] = round(time.perf_counter() - start, 1)
+        if upstream:
+            stage = "torch_tensorrt alone"
+            try:
+                row["upstream"] = measure_upstream(program, _specs(entry))
+            except Exception as error:  # noqa: BLE001  (the worker's failure is that column's content)
+                row["upstream"] = {"worker_error": f"{type(error).__name__}: {_first_line(error)}"}
+        stage = "trt_dyn compile"
+        start = time.perf_counter()
+        compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+        row["build_s"] = round(time.perf_counter() - start, 1)
+        row["engines"] = compiled.num_trt_engines
+        row["pytorch_nodes"] = len(compiled.pytorch_nodes)
+        row["layers"] = sum(sum(network_layer_types(engine.network).values()) for engine in compiled.engines)
+        row["sizes"] = {}
+        for index, hw in enumerate(entry.test_sizes):
+            stage = f"executor at {hw[0]}x{hw[1]}"
+            images = zoo_input(hw, seed=100 + index)
+            with torch.no_grad():
+                expected = model(images)
+                start = time.perf_counter()
+                actual = compiled(images)
+                seconds = time.perf_counter() - start
+            row["sizes"][f"{hw[0]}x{hw[1]}"] = {**_errors(name, actual, expected), "executor_s": round(seconds, 2)}
+    except Exception as error:  # noqa: BLE001  (a failing model is a row of the table)
+        row["stage"] = stage
+        row["error"] = f"{type(error).__name__}: {_first_line(error)}"
+        row["traceback"] = traceback.format_exc()[-3000:]
+    row["load_avg_end"] = os.getloadavg()
     return row
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0][:400] if lines else ""
+
+
+def measure_in_subprocess(name: str, upstream: bool, timeout: float) -> Dict[str, Any]:
+    """:func:`measure` in a fresh process: a crash or the time limit becomes the row's error."""
+    command = [sys.executable, os.path.abspath(__file__), "--worker", name] + ([] if upstream else ["--no-upstream"])
+    load_avg_start = os.getloadavg()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"model": name, "stage": "time limit", "error": f"not finished within {timeout:.0f} s",
+                "load_avg_start": load_avg_start, "load_avg_end": os.getloadavg()}
+    lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT_PREFIX)]
+    if done.returncode != 0 or not lines:
+        tail = done.stderr.strip().splitlines()[-15:]
+        return {"model": name, "stage": "worker process", "error": f"exit {done.returncode}: {(tail or [''])[-1]}",
+                "traceback": "\n".join(tail), "load_avg_start": load_avg_start, "load_avg_end": os.getloadavg()}
+    return json.loads(lines[-1][len(_RESULT_PREFIX):])
 
 
 def _upstream_cell(result: Optional[Dict[str, Any]]) -> str:
     if result is None:
         return "not measured"
+    if "worker_error" in result:
+        return f"measurement failed: {result['worker_error'][:100]}"
     partitioned, full = result["partitioned"], result["full_compilation"]
     if partitioned["ok"]:
         cell = f"{partitioned['engines']} / {partitioned['pytorch_nodes']}"
@@ -100,36 +171,52 @@ def _upstream_cell(result: Optional[Dict[str, Any]]) -> str:
     return f"{cell} / {error}"
 
 
+def _size_cell(hw: str, size: Dict[str, Any]) -> str:
+    if not size["ok"]:
+        return f"{hw}: MISMATCH {size.get('detail', '')[:100]}"
+    ties = f", {size['reordered_ties']} tie reorders" if size.get("reordered_ties") else ""
+    return f"{hw}: {size['max_rel']:.1e}{ties}"
+
+
 def table(result: Dict[str, Any]) -> str:
     header = ["model", "torch_tensorrt alone (engines / nodes / full-compilation error)", "trt_dyn (engines / nodes)",
-              "layers", "build s", "max rel error vs eager at min, max, odd (int mismatches)"]
+              "layers", "build s", "max rel error vs eager at min; max; odd"]
     rows = []
     for row in result["rows"]:
-        if "error" in row:
-            rows.append([row["model"], _upstream_cell(row.get("upstream")), "failed", "-", "-", row["error"][:120]])
+        name = row["model"] + (" (NMS -> top-k)" if row.get("nms") == "topk" else "")
+        if "error" in row and "engines" not in row:
+            rows.append([name, _upstream_cell(row.get("upstream")), f"failed at {row['stage']}", "-", "-",
+                         row["error"][:160]])
             continue
-        sizes = "; ".join(
-            f"{hw}: {s['max_rel']:.1e} ({s['int_mismatches']})" if s["ok"] else f"{hw}: {s['detail']}"
-            for hw, s in row["sizes"].items())
-        rows.append([row["model"] + (" (NMS -> top-k)" if row["nms"] == "topk" else ""),
-                     _upstream_cell(row.get("upstream")), f"{row['engines']} / {row['pytorch_nodes']}",
+        sizes = "; ".join(_size_cell(hw, size) for hw, size in row["sizes"].items())
+        if "error" in row:
+            sizes += f"; failed at {row['stage']}: {row['error'][:100]}"
+        rows.append([name, _upstream_cell(row.get("upstream")), f"{row['engines']} / {row['pytorch_nodes']}",
                      row["layers"], row["build_s"], sizes])
-    return markdown_table(header, rows)
+    loads = [row[key][0] for row in result["rows"] for key in ("load_avg_start", "load_avg_end") if key in row]
+    note = ("Max rel error: max |compiled - eager| / max(|eager|, 1) over the float outputs, integers (labels) "
+            "compared exactly; detections matched up to the order of tied scores (`compare_zoo_outputs`). "
+            "Build s: trt_dyn's compile_cpu (lowering, conversion, TensorRT-RTX engine build on the CPU)")
+    if loads:
+        note += (f", measured with a 1-minute load average of {min(loads):.1f}-{max(loads):.1f} on "
+                 f"{os.cpu_count()} cores: build seconds are inflated by the other jobs on the machine")
+    return markdown_table(header, rows) + "\n\n" + note + "."
 
 
-def run(tiny: bool, models: Optional[Sequence[str]] = None, upstream: bool = True) -> Dict[str, Any]:
+def run(tiny: bool, models: Optional[Sequence[str]] = None, upstream: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S, json_path: Optional[str] = None) -> Dict[str, Any]:
     names = list(models or (TINY_MODELS if tiny else ZOO))
-    rows = []
+    result: Dict[str, Any] = {"rows": [], "models_requested": names, "load_avg_start": os.getloadavg()}
     for name in names:
         print(f"zoo: {name} ...", flush=True)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rows.append(measure(name, upstream))
-        except Exception as error:  # noqa: BLE001  (a failing model is a row of the table)
-            rows.append({"model": name, "error": f"{type(error).__name__}: {str(error).splitlines()[0]}",
-                         "traceback": traceback.format_exc()[-2000:]})
-    return {"rows": rows}
+        start = time.perf_counter()
+        result["rows"].append(measure_in_subprocess(name, upstream, timeout))
+        result["rows"][-1]["wall_s"] = round(time.perf_counter() - start, 1)
+        print(f"zoo: {name}: {result['rows'][-1].get('error', 'ok')} ({result['rows'][-1]['wall_s']} s)", flush=True)
+        if json_path:  # partial results survive an interrupted run
+            write_json(json_path, {"machine": machine_record(), **result})
+    result["load_avg_end"] = os.getloadavg()
+    return result
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -138,9 +225,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--models", nargs="*", choices=sorted(ZOO))
     parser.add_argument("--no-upstream", action="store_true")
     parser.add_argument("--json", default=DEFAULT_JSON)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per model")
+    parser.add_argument("--worker", choices=sorted(ZOO), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    result = run(args.tiny, args.models, upstream=not args.no_upstream)
-    publish(table(result), args.json, result)
+    if args.worker:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = measure(args.worker, upstream=not args.no_upstream)
+        print(_RESULT_PREFIX + json.dumps(row, default=str), flush=True)
+        return 0
+    result = run(args.tiny, args.models, upstream=not args.no_upstream, timeout=args.timeout, json_path=args.json)
+    text = table(result)
+    print(text)
+    write_json(args.json, {"machine": machine_record(), **result, "table": text})
+    print(f"\nwrote {args.json}")
     return 0
 
 
