@@ -19,3 +19,15 @@ from . import lowering  # noqa: E402,F401
 from . import build  # noqa: E402,F401  (trt_dyn.build.build_engine without a second import)
 from .lowering import MissingDynVariantError, lower, report  # noqa: E402,F401
 from .cpp_ops import load_cpp_ops  # noqa: E402,F401  (the C++ kernels of the ops; docs/deploy.md)
+
+#: subpackages that register nothing load on first use, so ``trt_dyn.aot.compile_to_file(...)`` and
+#: ``trt_dyn.testing.compile_cpu(...)`` work after ``import trt_dyn`` without slowing that import down
+_ON_FIRST_USE = ("adapters", "aot", "cli", "demo", "models", "tables", "testing")
+
+
+def __getattr__(name: str):
+    if name in _ON_FIRST_USE:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,3 +22,14 @@ class _CallableModule(types.ModuleType):
 
 
 compile_cpu.__class__ = _CallableModule
+
+_ON_FIRST_USE = ("cpu_backend", "executor", "gpu", "harness", "random_init", "upstream")
+
+
+def __getattr__(name: str):
+    # ``trt_dyn.testing.harness.run_converter_test`` works after ``import trt_dyn`` alone
+    if name in _ON_FIRST_USE:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
