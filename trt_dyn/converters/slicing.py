@@ -1,8 +1,9 @@
-"""Converters for slicing with runtime bounds (``trt_dyn.ops.slicing``): slice, narrow, split, pad.
+"""Converters for slicing with runtime bounds (``trt_dyn.ops.slicing``): slice, narrow, split, pad, reflection pad.
 
 All are ``ISliceLayer`` with start/size/stride shape tensors; bounds are normalised with int64
 shape arithmetic exactly as aten does (negative bounds add the size, slice bounds clamp). Constant
-padding is a ``FILL``-mode slice whose start is ``-left`` (negative pads crop).
+padding is a ``FILL``-mode slice whose start is ``-left`` (negative pads crop), reflection padding the same
+slice in ``REFLECT`` mode.
 """
 
 from __future__ import annotations
@@ -183,20 +184,49 @@ def convert_pad_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) ->
         raise fail(ctx, target, name, f"pad length {count} must be static, even and at most 2 * {rank}")
     if rank == 0:
         return tensor
+    sizes, left, right, layer = _pad_slice(ctx, tensor, pad, trt.SampleMode.FILL, name)
+    assert_shape(ctx, shape_compare(ctx, "gt", sizes, -1, name), "pad: resulting size is negative", name)
+    layer.set_input(4, typed_constant(ctx, value, tensor.dtype, name))
+    name_layer(layer, name, "pad")
+    return layer.get_output(0)
+
+
+def _pad_slice(ctx: Any, tensor: "trt.ITensor", pad: "trt.ITensor", mode: Any, name: str) -> tuple:
+    """A slice in ``mode`` from ``-left`` of size ``in + left + right`` per dim; (sizes, left, right, layer).
+
+    ``pad`` holds (left, right) pairs from the last dim backwards; dims without a pair read an appended 0.
+    """
+    rank, count = len(tensor.shape), pad.shape[0]
     pairs = count // 2
-    # pad pairs run from the last dim backwards; dims without a pair read the appended 0.
     padded = concat_shapes(ctx, [pad, int64_constant(ctx, [0], name)], name)
     left_index = [2 * (rank - 1 - d) if rank - 1 - d < pairs else count for d in range(rank)]
     right_index = [2 * (rank - 1 - d) + 1 if rank - 1 - d < pairs else count for d in range(rank)]
     left = gather_dims(ctx, padded, left_index, name)
     right = gather_dims(ctx, padded, right_index, name)
     start = shape_binary(ctx, "sub", 0, left, name)
-    size = shape_binary(ctx, "add", shape_binary(ctx, "add", shape_of(ctx, tensor, name), left, name), right, name)
-    assert_shape(ctx, shape_compare(ctx, "gt", size, -1, name), "pad: resulting size is negative", name)
+    sizes = shape_binary(ctx, "add", shape_binary(ctx, "add", shape_of(ctx, tensor, name), left, name), right, name)
     layer = ctx.net.add_slice(tensor, [0] * rank, [1] * rank, [1] * rank)
     layer.set_input(1, start)
-    layer.set_input(2, size)
-    layer.mode = trt.SampleMode.FILL
-    layer.set_input(4, typed_constant(ctx, value, tensor.dtype, name))
-    name_layer(layer, name, "pad")
+    layer.set_input(2, sizes)
+    layer.mode = mode
+    return sizes, left, right, layer
+
+
+@converts("reflection_pad_dyn")
+def convert_reflection_pad_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``reflection_pad_dyn(self, pad)`` -> REFLECT slice from ``-left`` of size ``in + left + right``.
+
+    aten's checks become run-time assertions: every pad below its dim's size, every result size at least 1.
+    """
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    pad = shape_arg(ctx, target, name, arg(args, kwargs, 1, "pad"), "pad")
+    rank, count = len(tensor.shape), pad.shape[0]
+    if count not in (2, 4, 6) or count // 2 + 1 > rank:
+        raise fail(ctx, target, name, f"pad length {count} must be 2, 4 or 6 and pad at most {rank - 1} dims")
+    sizes, left, right, layer = _pad_slice(ctx, tensor, pad, trt.SampleMode.REFLECT, name)
+    dims = shape_of(ctx, tensor, name)
+    valid = shape_all(ctx, [shape_compare(ctx, "lt", left, dims, name), shape_compare(ctx, "lt", right, dims, name),
+                            shape_compare(ctx, "gt", sizes, 0, name)], name)
+    assert_shape(ctx, valid, "reflection pad: each pad must be below its dim's size and each result size >= 1", name)
+    name_layer(layer, name, "reflection_pad")
     return layer.get_output(0)

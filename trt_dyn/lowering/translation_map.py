@@ -238,6 +238,12 @@ RULES: Dict[Any, DynRule] = {
     aten.split.Tensor: DynRule(dyn.split_dyn.default, shape_args=("split_size",),
                                rename={"split_sizes": "sizes"}, prepare=_split_sizes),
     aten.constant_pad_nd.default: DynRule(dyn.pad_dyn.default, shape_args=("pad",)),
+    aten.reflection_pad1d.default: DynRule(dyn.reflection_pad_dyn.default, shape_args=("padding",),
+                                           rename={"padding": "pad"}),
+    aten.reflection_pad2d.default: DynRule(dyn.reflection_pad_dyn.default, shape_args=("padding",),
+                                           rename={"padding": "pad"}),
+    aten.reflection_pad3d.default: DynRule(dyn.reflection_pad_dyn.default, shape_args=("padding",),
+                                           rename={"padding": "pad"}),
     # resize
     aten.upsample_nearest1d.vec: _resize("nearest"),
     aten.upsample_nearest2d.vec: _resize("nearest"),

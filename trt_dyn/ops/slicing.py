@@ -1,4 +1,4 @@
-"""Slicing ops whose bounds / sizes are runtime shape tensors: slice, narrow, split, constant pad."""
+"""Slicing ops whose bounds / sizes are runtime shape tensors: slice, narrow, split, constant and reflection pad."""
 
 from __future__ import annotations
 
@@ -92,6 +92,39 @@ def _(self, pad, value=0.0):
     known = recall_shape(pad)
     if known is not None:
         return torch.ops.aten.constant_pad_nd(self, known, value)
+    dims = list(self.shape)
+    for index, size in enumerate(unknown_sizes(count // 2)):
+        dims[self.dim() - 1 - index] = size
+    return self.new_empty(dims)
+
+
+_REFLECTION_PADS = {2: torch.ops.aten.reflection_pad1d, 4: torch.ops.aten.reflection_pad2d,
+                    6: torch.ops.aten.reflection_pad3d}
+
+
+def _reflection_pad(op: str, self: torch.Tensor, count: int):
+    if count not in _REFLECTION_PADS or self.dim() < count // 2 + 1:
+        raise ValueError(f"trt_dyn::{op}: pad length {count} must be 2, 4 or 6 and pad at most self.dim() - 1 dims, "
+                         f"got self of rank {self.dim()}")
+    return _REFLECTION_PADS[count]
+
+
+@define("reflection_pad_dyn", "(Tensor self, Tensor pad) -> Tensor", cpp_kernel=False)
+def reflection_pad_dyn(self: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """``reflection_pad_dyn(Tensor self, Tensor pad) -> Tensor``: ``aten.reflection_pad{1,2,3}d`` with a 1-d int64
+    ``pad`` of 2, 4 or 6 entries (``(left, right)`` pairs from the last dim backwards; each below its dim's size,
+    negative crops)."""
+    values = shape_values("reflection_pad_dyn", "pad", pad)
+    return _reflection_pad("reflection_pad_dyn", self, len(values))(self, values)
+
+
+@reflection_pad_dyn.register_fake
+def _(self, pad):
+    count = static_length("reflection_pad_dyn", "pad", pad)
+    op = _reflection_pad("reflection_pad_dyn", self, count)
+    known = recall_shape(pad)
+    if known is not None:
+        return op(self, known)
     dims = list(self.shape)
     for index, size in enumerate(unknown_sizes(count // 2)):
         dims[self.dim() - 1 - index] = size
