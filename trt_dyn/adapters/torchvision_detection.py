@@ -19,6 +19,10 @@ What torchvision does that ``torch.export`` cannot keep dynamic, and what the ad
   the adapter pools every box on every level and selects by level (same values, no data-dependent shape);
 * ``BoxCoder.decode`` branches on the total box count being positive; the adapter decodes without the branch;
 * ``_topk_min`` takes Python ``min`` of an int and a symbolic size (a guard); the adapter uses ``torch.sym_min``;
+* Keypoint R-CNN's ``heatmaps_to_keypoints`` resizes each detection's heatmap to a size read from its box with
+  ``.item()``, in a Python loop over the detections; the adapter decodes all detections at once on a grid bounded
+  by the image size (:mod:`trt_dyn.adapters.keypoints`: the same bicubic maps up to float rounding, masked to each
+  box's size; positions equal torchvision's except on near-ties within that rounding);
 * NMS: ``nms="exact"`` (default) runs torchvision's ``batched_nms`` as the one op ``trt_dyn::batched_nms``
   (:func:`trt_dyn.adapters.postprocess.exact_batched_nms`: same kept indices, built from native layers);
   only when the caller asks for ``nms="topk"`` is every ``batched_nms`` replaced by "keep all, sorted by
@@ -36,6 +40,7 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 import torch
 from torch import nn
 
+from .keypoints import heatmaps_to_keypoints_bounded
 from .postprocess import exact_batched_nms
 
 __all__ = ["detection_export_mode", "topk_instead_of_nms", "DetectorOutputs", "NMS_MODES", "TopkInsteadOfNmsWarning"]
@@ -148,6 +153,33 @@ def _unpasted(result: List[Dict[str, torch.Tensor]], image_shapes: Any, original
     return result
 
 
+def _recording_image_shapes(roi_heads: nn.Module, image_shapes_seen: List[Any]) -> Callable:
+    forward = roi_heads.forward
+
+    def recording_forward(features, proposals, image_shapes, targets=None):
+        image_shapes_seen[:] = [image_shapes]
+        return forward(features, proposals, image_shapes, targets)
+
+    return recording_forward
+
+
+def _bounded_keypoint_inference(image_shapes_seen: List[Any]) -> Callable:
+    # torchvision's keypointrcnn_inference with heatmaps_to_keypoints replaced by the batched form. The grid bound
+    # is each image's size: postprocess_detections clips the boxes to the image, so ceil(box size) fits in it.
+    def keypointrcnn_inference(x: torch.Tensor, boxes: List[torch.Tensor]):
+        if not image_shapes_seen:
+            raise RuntimeError("trt_dyn.adapters: keypointrcnn_inference called outside the detector's roi_heads")
+        probabilities, scores = [], []
+        for maps, rois, (height, width) in zip(x.split([b.shape[0] for b in boxes], dim=0), boxes,
+                                                image_shapes_seen[0]):
+            keypoints, keypoint_scores = heatmaps_to_keypoints_bounded(maps, rois, height, width)
+            probabilities.append(keypoints)
+            scores.append(keypoint_scores)
+        return probabilities, scores
+
+    return keypointrcnn_inference
+
+
 @contextlib.contextmanager
 def detection_export_mode(model: nn.Module, nms: str = "exact") -> Iterator[nn.Module]:
     """Make a torchvision detector exportable with symbolic H and W while the block runs; yields ``model``.
@@ -158,9 +190,11 @@ def detection_export_mode(model: nn.Module, nms: str = "exact") -> Iterator[nn.M
     if nms not in NMS_MODES:
         raise ValueError(f"detection_export_mode: nms must be one of {NMS_MODES}, got {nms!r}")
     from torchvision.models.detection import _utils as det_utils
+    from torchvision.models.detection import roi_heads as roi_heads_module
     from torchvision.ops import poolers
 
     transform = getattr(model, "transform", None)
+    roi_heads = getattr(model, "roi_heads", None)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(det_utils, "_topk_min", _topk_min))
         stack.enter_context(_patched(det_utils.BoxCoder, "decode", _decode))
@@ -171,6 +205,11 @@ def detection_export_mode(model: nn.Module, nms: str = "exact") -> Iterator[nn.M
                 stack.enter_context(_patched(transform, "resize", _unresized(transform)))
             stack.enter_context(_patched(transform, "batch_images", _stacked(transform)))
             stack.enter_context(_patched(transform, "postprocess", _unpasted))
+        if roi_heads is not None and getattr(roi_heads, "keypoint_predictor", None) is not None:
+            image_shapes_seen: List[Any] = []
+            stack.enter_context(_patched(roi_heads, "forward", _recording_image_shapes(roi_heads, image_shapes_seen)))
+            stack.enter_context(_patched(roi_heads_module, "keypointrcnn_inference",
+                                         _bounded_keypoint_inference(image_shapes_seen)))
         stack.enter_context(topk_instead_of_nms() if nms == "topk" else exact_batched_nms())
         yield model
 
