@@ -17,6 +17,9 @@ NAMESPACE = "trt_dyn"
 
 #: op name (without namespace) -> default OpOverload, filled as op modules are imported
 ALL_OPS: Dict[str, torch._ops.OpOverload] = {}
+#: op name -> the Python function ``define()`` registered: its docstring (``schema``: semantics) and module
+#: (the op family) are what tools/op_tables.py writes into docs/dyn_ir.md
+DEFINITIONS: Dict[str, Callable] = {}
 #: ops defined with ``cpp_kernel=False``: no kernel in the C++ op library (csrc/), Python only
 PYTHON_ONLY_OPS: Set[str] = set()
 
@@ -38,6 +41,7 @@ def define(name: str, schema: str, *, cpp_kernel: bool = True) -> Callable:
     def wrap(fn: Callable) -> "torch._library.custom_ops.CustomOpDef":
         op = torch.library.custom_op(f"{NAMESPACE}::{name}", fn, mutates_args=(), schema=schema)
         ALL_OPS[name] = getattr(getattr(torch.ops, NAMESPACE), name).default
+        DEFINITIONS[name] = fn
         if not cpp_kernel:
             PYTHON_ONLY_OPS.add(name)
         return op
