@@ -13,14 +13,18 @@ Each model runs in its own process with a time limit: a model that fails (export
 is a row with its stage and error, and the others still run. The JSON is rewritten after every model and records
 the load average: on a shared machine the build seconds are inflated by the other jobs.
 
-    python benchmarks/zoo.py [--tiny] [--models NAME ...] [--no-upstream] [--json PATH] [--timeout S]
+    python benchmarks/zoo.py [--tiny] [--models NAME ...] [--no-upstream] [--json PATH] [--timeout S] [--jobs N]
+                             [--update]
 
-``--tiny`` runs the fastest model only.
+``--tiny`` runs the fastest model only; ``--jobs`` runs that many models at once (each build then gets a share
+of the cores: the seconds grow); ``--update`` replaces the rows of the models run in an existing JSON and keeps
+the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -204,17 +208,27 @@ def table(result: Dict[str, Any]) -> str:
 
 
 def run(tiny: bool, models: Optional[Sequence[str]] = None, upstream: bool = True,
-        timeout: float = DEFAULT_TIMEOUT_S, json_path: Optional[str] = None) -> Dict[str, Any]:
+        timeout: float = DEFAULT_TIMEOUT_S, json_path: Optional[str] = None, jobs: int = 1,
+        previous_rows: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
     names = list(models or (TINY_MODELS if tiny else ZOO))
-    result: Dict[str, Any] = {"rows": [], "models_requested": names, "load_avg_start": os.getloadavg()}
-    for name in names:
+    rows: Dict[str, Dict[str, Any]] = {row["model"]: row for row in previous_rows if row["model"] not in names}
+    result: Dict[str, Any] = {"rows": [], "models_requested": names, "jobs": jobs, "load_avg_start": os.getloadavg()}
+
+    def one(name: str) -> None:
         print(f"zoo: {name} ...", flush=True)
         start = time.perf_counter()
-        result["rows"].append(measure_in_subprocess(name, upstream, timeout))
-        result["rows"][-1]["wall_s"] = round(time.perf_counter() - start, 1)
-        print(f"zoo: {name}: {result['rows'][-1].get('error', 'ok')} ({result['rows'][-1]['wall_s']} s)", flush=True)
+        row = measure_in_subprocess(name, upstream, timeout)
+        row["wall_s"] = round(time.perf_counter() - start, 1)
+        print(f"zoo: {name}: {row.get('error', 'ok')} ({row['wall_s']} s)", flush=True)
+        rows[name] = row
+        result["rows"] = [rows[n] for n in ZOO if n in rows]
         if json_path:  # partial results survive an interrupted run
             write_json(json_path, {"machine": machine_record(), **result})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for done in concurrent.futures.as_completed([pool.submit(one, name) for name in names]):
+            done.result()
+    result["rows"] = [rows[n] for n in ZOO if n in rows]
     result["load_avg_end"] = os.getloadavg()
     return result
 
@@ -226,6 +240,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-upstream", action="store_true")
     parser.add_argument("--json", default=DEFAULT_JSON)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per model")
+    parser.add_argument("--jobs", type=int, default=1, help="models measured at the same time")
+    parser.add_argument("--update", action="store_true", help="keep the other models' rows of an existing --json")
     parser.add_argument("--worker", choices=sorted(ZOO), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -234,7 +250,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             row = measure(args.worker, upstream=not args.no_upstream)
         print(_RESULT_PREFIX + json.dumps(row, default=str), flush=True)
         return 0
-    result = run(args.tiny, args.models, upstream=not args.no_upstream, timeout=args.timeout, json_path=args.json)
+    previous = []
+    if args.update and os.path.exists(args.json):
+        with open(args.json) as handle:
+            previous = json.load(handle).get("rows", [])
+    result = run(args.tiny, args.models, upstream=not args.no_upstream, timeout=args.timeout, json_path=args.json,
+                 jobs=args.jobs, previous_rows=previous)
     text = table(result)
     print(text)
     write_json(args.json, {"machine": machine_record(), **result, "table": text})

@@ -236,7 +236,12 @@ ZOO: Dict[str, ZooEntry] = {entry.name: entry for entry in (
     ZooEntry("retinanet_resnet50_fpn", _seeded(build_retinanet_resnet50_fpn), _DETECTION, nms="exact", slow=True),
     ZooEntry("fcos_resnet50_fpn", _seeded(build_fcos_resnet50_fpn), _DETECTION, nms="exact", slow=True),
     ZooEntry("ssdlite320_mobilenet_v3_large", _seeded(build_ssdlite320_mobilenet_v3_large), _DETECTION,
-             nms="exact", step=1, slow=True),
+             nms="exact", step=1, slow=True, tolerance=(1e-4, 2e-2),
+             why_tolerance="the engine's bilinear resize of the input to 320x320 differs from eager's by up to 5e-5 "
+                           "(issue 10's bilinear item); the random network amplifies that to 2e-4 on "
+                           "scores and 1.4e-2 pixels on box coordinates in [0, 320] (measured max; relative error "
+                           "is meaningless for coordinates near 0, x1 = cx - w/2). Fed the engine's resized image, "
+                           "eager matches at rtol 1e-4, atol 1e-5 (tests/models/test_zoo.py)"),
     ZooEntry("deeplabv3_mobilenet_v3_large", _seeded(build_deeplabv3_mobilenet_v3_large), step=1,
              tolerance=(1e-4, 1e-4),
              why_tolerance="per-pixel logits of order 1, many near 0 where a relative bound means nothing: "
