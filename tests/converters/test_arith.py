@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import trt_dyn
-from dyn_check import check_dynamic
+from trt_dyn.testing.harness import run_converter_test
 
 ops = torch.ops.trt_dyn
 
@@ -30,7 +30,7 @@ class IntegerArithmetic(torch.nn.Module):
 
 
 def test_integer_arithmetic_matches_python_semantics():
-    check_dynamic(IntegerArithmetic(), (torch.randn(1, 5, 7),), {0: {1: (2, 9), 2: (1, 11)}})
+    run_converter_test(IntegerArithmetic(), (torch.randn(1, 5, 7),), {"x": {1: (2, 9), 2: (1, 11)}})
 
 
 class FloatArithmetic(torch.nn.Module):
@@ -47,7 +47,7 @@ class FloatArithmetic(torch.nn.Module):
 
 
 def test_float_arithmetic_and_rounding():
-    check_dynamic(FloatArithmetic(), (torch.randn(1, 5, 7),), {0: {1: (1, 11), 2: (1, 9)}})
+    run_converter_test(FloatArithmetic(), (torch.randn(1, 5, 7),), {"x": {1: (1, 11), 2: (1, 9)}})
 
 
 class DivideByConstantZero(torch.nn.Module):

@@ -2,7 +2,7 @@
 
 import torch
 
-from dyn_check import check_dynamic
+from trt_dyn.testing.harness import run_converter_test
 
 ops = torch.ops.trt_dyn
 
@@ -25,7 +25,7 @@ class Factories(torch.nn.Module):
 
 
 def test_filled_factories_match_eager():
-    check_dynamic(Factories(), (torch.randn(2, 3, 5),), {0: {0: (1, 4), 1: (1, 6), 2: (2, 9)}})
+    run_converter_test(Factories(), (torch.randn(2, 3, 5),), {"x": {0: (1, 4), 1: (1, 6), 2: (2, 9)}})
 
 
 class Ranges(torch.nn.Module):
@@ -44,7 +44,8 @@ class Ranges(torch.nn.Module):
 
 
 def test_arange_and_linspace_match_eager():
-    check_dynamic(Ranges(), (torch.randn(3, 5),), {0: {0: (1, 6), 1: (1, 12)}}, atol=1e-5, rtol=1e-5)
+    run_converter_test(Ranges(), (torch.randn(3, 5),), {"x": {0: (1, 6), 1: (1, 12)}},
+                       tolerances={torch.float32: (1e-5, 1e-5)})
 
 
 class SymbolicFill(torch.nn.Module):

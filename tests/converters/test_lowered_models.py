@@ -6,7 +6,7 @@ import collections
 import torch
 import torch.nn.functional as F
 
-from dyn_check import check_dynamic
+from trt_dyn.testing.harness import run_converter_test
 
 
 class DetectorLikeShapes(torch.nn.Module):
@@ -23,16 +23,16 @@ class DetectorLikeShapes(torch.nn.Module):
         return flat, resized, upsampled, x + ramp, top, padded, ones, widened
 
 
-def _ops_in(engine):
-    names = [engine.network.get_layer(i).name for i in range(engine.network.num_layers)]
+def _ops_in(network):
+    names = [network.get_layer(i).name for i in range(network.num_layers)]
     return collections.Counter(op for name in names for op in ("interpolate_dyn", "arange_dyn", "slice_dyn", "pad_dyn", "expand_dyn", "reshape_dyn") if f"{op}_default" in name)
 
 
 def test_lowered_model_uses_dyn_converters_and_matches_eager():
-    engine, points = check_dynamic(DetectorLikeShapes(), (torch.randn(2, 3, 6, 5),), {0: {2: (2, 9), 3: (2, 11)}})
-    used = _ops_in(engine)
+    result = run_converter_test(DetectorLikeShapes(), (torch.randn(2, 3, 6, 5),), {"x": {2: (2, 9), 3: (2, 11)}})
+    used = _ops_in(result.networks[0])
     assert {"interpolate_dyn", "arange_dyn", "pad_dyn", "expand_dyn"} <= set(used), used
-    assert len(points) >= 4
+    assert len(result.points) >= 4
 
 
 class SplitsSelectsFactories(torch.nn.Module):
@@ -47,7 +47,8 @@ class SplitsSelectsFactories(torch.nn.Module):
 
 
 def test_lowered_splits_selects_factories():
-    engine, _ = check_dynamic(SplitsSelectsFactories(), (torch.randn(2, 3, 6, 5),), {0: {2: (2, 9), 3: (2, 11)}})
-    names = " ".join(engine.network.get_layer(i).name for i in range(engine.network.num_layers))
+    result = run_converter_test(SplitsSelectsFactories(), (torch.randn(2, 3, 6, 5),), {"x": {2: (2, 9), 3: (2, 11)}})
+    network = result.networks[0]
+    names = " ".join(network.get_layer(i).name for i in range(network.num_layers))
     for op in ("split_dyn", "select_dyn", "full_dyn", "arange_dyn", "slice_dyn"):
         assert f"{op}_default" in names, op

@@ -6,7 +6,7 @@ import torch
 
 from trt_dyn._trt import trt
 
-from dyn_check import check_dynamic
+from trt_dyn.testing.harness import run_converter_test
 
 ops = torch.ops.trt_dyn
 
@@ -38,7 +38,7 @@ class Resize2d(torch.nn.Module):
 
 
 def test_resize_2d_nearest_and_bilinear():
-    check_dynamic(Resize2d(), (torch.randn(1, 2, 5, 6),), {0: {2: (2, 9), 3: (2, 11)}})
+    run_converter_test(Resize2d(), (torch.randn(1, 2, 5, 6),), {"x": {2: (2, 9), 3: (2, 11)}})
 
 
 class Resize1d3d(torch.nn.Module):
@@ -62,11 +62,13 @@ class Resize1d3d(torch.nn.Module):
 
 
 def test_resize_1d_and_3d_modes():
-    check_dynamic(Resize1d3d(), (torch.randn(2, 3, 6), torch.randn(1, 2, 2, 3, 4)), {0: {2: (1, 10)}, 1: {4: (1, 5)}})
+    run_converter_test(Resize1d3d(), (torch.randn(2, 3, 6), torch.randn(1, 2, 2, 3, 4)),
+                       {"x": {2: (1, 10)}, "y": {4: (1, 5)}})
 
 
 def test_resize_half_precision_input():
-    check_dynamic(Resize2d(), (torch.randn(1, 2, 5, 6).half(),), {0: {2: (2, 9), 3: (2, 11)}}, atol=1e-2, rtol=1e-2)
+    run_converter_test(Resize2d(), (torch.randn(1, 2, 5, 6).half(),), {"x": {2: (2, 9), 3: (2, 11)}},
+                       tolerances={torch.float16: (1e-2, 1e-2)})
 
 
 class InterpolateByScale(torch.nn.Module):
@@ -129,4 +131,4 @@ class AntialiasedResize(torch.nn.Module):
 
 def test_antialiased_resize_to_dynamic_size():
     """aten._upsample_bicubic2d_aa / _bilinear2d_aa with a symbolic output size (no dyn variant before)."""
-    check_dynamic(AntialiasedResize(), (torch.randn(1, 2, 10, 24),), {0: {2: (4, 30), 3: (5, 40)}})
+    run_converter_test(AntialiasedResize(), (torch.randn(1, 2, 10, 24),), {"x": {2: (4, 30), 3: (5, 40)}})

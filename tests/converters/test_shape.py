@@ -2,7 +2,7 @@
 
 import torch
 
-from dyn_check import check_dynamic
+from trt_dyn.testing.harness import run_converter_test
 
 ops = torch.ops.trt_dyn
 
@@ -21,8 +21,8 @@ class ShapeProducers(torch.nn.Module):
 
 
 def test_shape_producers_match_eager_across_ranges():
-    _, points = check_dynamic(ShapeProducers(), (torch.randn(2, 5, 7),), {0: {0: (1, 4), 1: (2, 9), 2: (3, 11)}})
-    assert len(points) >= 4
+    result = run_converter_test(ShapeProducers(), (torch.randn(2, 5, 7),), {"x": {0: (1, 4), 1: (2, 9), 2: (3, 11)}})
+    assert len(result.points) >= 4
 
 
 class ReshapeBySizes(torch.nn.Module):
@@ -35,4 +35,4 @@ class ReshapeBySizes(torch.nn.Module):
 
 
 def test_shape_values_drive_reshape():
-    check_dynamic(ReshapeBySizes(), (torch.randn(2, 5, 7),), {0: {1: (1, 9), 2: (3, 11)}})
+    run_converter_test(ReshapeBySizes(), (torch.randn(2, 5, 7),), {"x": {1: (1, 9), 2: (3, 11)}})

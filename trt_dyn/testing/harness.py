@@ -113,26 +113,16 @@ def upstream_converters_only() -> Any:
     switched off; both are restored on exit. Used to test the executor against upstream behaviour
     and to reproduce upstream partitioning (e.g. roi_align, which upstream cannot convert).
     """
-    from torch_tensorrt.dynamo.conversion._ConverterRegistry import DYNAMO_ATEN_CONVERTERS
-
     from .. import lowering
+    from .._hooks import without_converters
 
-    removed: Dict[Any, Any] = {}
-    for target, candidates in list(DYNAMO_ATEN_CONVERTERS.items()):
-        upstream = [c for c in candidates if not c.converter_implementation.__module__.startswith("trt_dyn")]
-        if len(upstream) != len(candidates):
-            removed[target] = candidates
-            if upstream:
-                DYNAMO_ATEN_CONVERTERS[target] = upstream
-            else:
-                del DYNAMO_ATEN_CONVERTERS[target]
     was_enabled = lowering.is_enabled()
     lowering.set_enabled(False)
     try:
-        yield
+        with without_converters(lambda implementation: implementation.__module__.startswith("trt_dyn")):
+            yield
     finally:
         lowering.set_enabled(was_enabled)
-        DYNAMO_ATEN_CONVERTERS.update(removed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,9 +228,12 @@ def export_dynamic(
         spec[name] = axes or None
     try:
         program = _export_refining(module, inputs, spec)
-    except torch._dynamo.exc.UserError as named_error:
-        # Named ranges can still be refused (e.g. a relation export cannot express as a fix);
-        # Dim.AUTO lets export derive the relations, the torch._check bounds keep the ranges.
+        _check_not_specialized(program, names, requested)
+        return program
+    except (torch._dynamo.exc.UserError, SpecializationError) as named_error:
+        # Named ranges can be refused (a relation export cannot express as a fix), or narrowed by the
+        # fixes export suggests (``h = 2*_h`` for a model that only needs h // 2); Dim.AUTO lets export
+        # derive the relations, the torch._check bounds keep the ranges, and they are checked again below.
         bounds = [(names.index(name), axis, lo, hi) for (name, axis), (lo, hi) in requested.items()]
         auto = tuple({axis: Dim.AUTO for axis in dynamic.get(name, {})} or None for name in names)
         try:
