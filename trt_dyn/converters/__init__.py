@@ -7,3 +7,4 @@ if importlib.util.find_spec("torchvision") is not None:
     from . import nms  # noqa: F401,E402  (torchvision::nms, trt_dyn::batched_nms)
 from . import selection  # noqa: F401,E402  (nonzero / mask index without NonZero, topk_dyn)
 from . import shape, arith, views, creation, slicing, resize  # noqa: F401,E402  (trt_dyn::*_dyn ops)
+from . import guards  # noqa: F401,E402  (trt_dyn::shape_guard_dyn)

@@ -29,6 +29,7 @@ from torch.fx import GraphModule, Node
 from torch.fx.experimental.symbolic_shapes import free_symbols
 
 from . import settings
+from .export_guards import guard_problems
 from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inputs_sizing_data,
                           float_size_reason, rational_scaling, sign)
 from .pytorch_fallback import leave_to_pytorch
@@ -650,6 +651,7 @@ def report(graph_module_or_program: Any) -> DynReport:
     result = analyse(gm, _lifted(graph_module_or_program))
     if result.dynamic:
         result.rewritten = _planned_rewrites(gm, result)
+        result.missing.extend(guard_problems(gm))
     return result
 
 

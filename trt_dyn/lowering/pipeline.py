@@ -19,12 +19,13 @@ import torch
 
 from .data_dependent import data_dependent_pass
 from .dyn_pass import dyn_lowering_pass
+from .export_guards import export_guard_pass
 from .upstream_guards import guard_upstream_passes
 
 LoweringPass = Callable[[torch.fx.GraphModule, Any], torch.fx.GraphModule]
 
 #: trt_dyn passes in the order they run (after every upstream post-lowering pass)
-PASSES: List[LoweringPass] = [data_dependent_pass, dyn_lowering_pass]
+PASSES: List[LoweringPass] = [data_dependent_pass, dyn_lowering_pass, export_guard_pass]
 
 
 def _key(fn: Callable) -> str:

@@ -8,6 +8,7 @@ Shape values are int64 CPU tensors (0-d: one size, 1-d: a shape); see docs/dyn_i
 from ._registry import ALL_OPS, FLOAT_SHAPE_DTYPE, PYTHON_ONLY_OPS, SHAPE_DTYPE, cpp_kernel_ops  # noqa: F401
 from . import shape, arith, views, creation, slicing, resize, topk  # noqa: F401,E402
 from . import selection  # noqa: F401,E402  (trt_dyn::nonzero_bounded)
+from . import guards  # noqa: F401,E402  (trt_dyn::shape_guard_dyn)
 import importlib.util as _util
 
 if _util.find_spec("torchvision") is not None:

@@ -1,0 +1,115 @@
+"""Conditions torch.export recorded on the input sizes are checked by the engine (never silently wrong).
+
+``torch.export`` traces one branch of ``if h > w`` and records the condition as a guard; the
+exported program's ``module()`` refuses inputs that break it, but torch_tensorrt drops the
+``_guards_fn`` call and an optimization profile holds only per-dimension ranges: the compiled
+module returned the traced branch's result for any shape in the ranges. The guards that the ranges
+do not already imply now become assertion layers in the engine.
+"""
+
+import pytest
+import torch
+from torch.export import Dim
+
+import trt_dyn
+from trt_dyn.lowering import MissingDynVariantError
+from trt_dyn.lowering.export_guards import guard_expression, input_size_guards
+from trt_dyn.testing.compile_cpu import compile_cpu
+from trt_dyn.testing.executor import AssertionLayerError
+
+
+class BranchOnAspect(torch.nn.Module):
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        if h > w:
+            return x.transpose(-1, -2) * 2
+        return x + 1
+
+
+class BranchOnParity(torch.nn.Module):
+    def forward(self, x):
+        if x.shape[-1] % 2 == 1:
+            return x - 1
+        return x * 3
+
+
+class NoGuard(torch.nn.Module):
+    def forward(self, x):
+        return x[..., ::2] * 2 + x.flatten(2).mean(-1)[..., None, None]
+
+
+def _export(model, example_hw, lo=8, hi=40):
+    x = torch.randn(1, 2, *example_hw)
+    size = Dim.AUTO(min=lo, max=hi)  # named Dims refuse a guard such as h % 2 == 0 instead of recording it
+    program = torch.export.export(model, (x,), dynamic_shapes={"x": {2: size, 3: size}})
+    assert {str(r) for r in program.range_constraints.values()} == {f"VR[{lo}, {hi}]"}
+    return program
+
+
+def test_relational_guard_is_checked_by_the_engine():
+    program = _export(BranchOnAspect(), (12, 20))
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    assert compiled.num_trt_engines == 1 and not compiled.pytorch_nodes
+    for hw in ((8, 8), (12, 20), (17, 39), (40, 40)):
+        x = torch.randn(1, 2, *hw)
+        torch.testing.assert_close(compiled(x), BranchOnAspect()(x))
+    x = torch.randn(1, 2, 31, 9)  # inside both ranges, but h > w: the other branch
+    with pytest.raises(AssertionError, match="Guard failed"):
+        program.module()(x)  # what the exported program itself does
+    with pytest.raises(AssertionLayerError, match=r"x\.size\(\)\[2\] <= x\.size\(\)\[3\]") as info:
+        compiled(x)
+    assert "test_export_guards.py" in str(info.value)  # the user's line that made the guard
+
+
+def test_modular_guard_is_checked_by_the_engine():
+    program = _export(BranchOnParity(), (10, 14))
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    for hw in ((8, 8), (13, 22), (40, 40), (9, 36)):
+        x = torch.randn(1, 2, *hw)
+        torch.testing.assert_close(compiled(x), BranchOnParity()(x))
+    with pytest.raises(AssertionLayerError, match="% 2"):
+        compiled(torch.randn(1, 2, 10, 15))
+
+
+def test_guards_implied_by_the_ranges_add_nothing():
+    program = _export(NoGuard(), (12, 20))
+    assert input_size_guards(program.graph_module) == []
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    network = compiled.engines[0].network if hasattr(compiled.engines[0], "network") else None
+    if network is not None:
+        from trt_dyn._trt import trt
+
+        kinds = {network.get_layer(i).type for i in range(network.num_layers)}
+        assert trt.LayerType.ASSERTION not in kinds
+    for hw in ((8, 8), (21, 33), (40, 40)):
+        x = torch.randn(1, 2, *hw)
+        torch.testing.assert_close(compiled(x), NoGuard()(x))
+
+
+def test_guard_expression_follows_python_integer_semantics():
+    import sympy
+    from torch.utils._sympy.functions import FloorDiv, Max, Mod, PythonMod
+
+    h, w = sympy.symbols("h w", integer=True, positive=True)
+    cases = [
+        (sympy.Le(h, w), {h: 3, w: 3}, True),
+        (sympy.Lt(h, w), {h: 3, w: 3}, False),
+        (sympy.Eq(Mod(h, 32), 0), {h: 64, w: 1}, True),
+        (sympy.Ne(PythonMod(h + 3, 4), 1), {h: 6, w: 1}, False),
+        (sympy.Eq(FloorDiv(h - 1, 32) + 1, Max(1, FloorDiv(w, 16))), {h: 65, w: 50}, True),
+        (sympy.Or(sympy.Eq(h, 1), sympy.Eq(2 * h, w ** 2)), {h: 8, w: 4}, True),
+        (sympy.And(sympy.Ge(h, 2), sympy.Gt(w, h)), {h: 8, w: 4}, False),
+    ]
+    for expr, values, want in cases:
+        text, symbols = guard_expression(expr)
+        got = eval(text, {"__builtins__": {}, "min": min, "max": max},
+                   {f"v{i}": values[s] for i, s in enumerate(symbols)})
+        assert got is want, (expr, text)
+
+
+def test_unsupported_guard_is_refused_with_its_source():
+    import sympy
+
+    h = sympy.Symbol("h", integer=True)
+    with pytest.raises(ValueError, match="sin"):
+        guard_expression(sympy.Gt(sympy.sin(h), 0))

@@ -1,0 +1,322 @@
+"""Conditions torch.export recorded on input sizes become checks inside the engine.
+
+``torch.export`` follows one branch of ``if h > w`` (or of ``h % 32 == 0``) and records the
+condition as a guard. ``ExportedProgram.module()`` checks the guards on every call, but
+torch_tensorrt drops that check and a TensorRT optimization profile holds only per-dimension
+ranges, so an input inside the ranges that breaks a guard ran the traced branch: a wrong result,
+silently. This pass puts each guard the ranges do not already imply into the engine as a
+``trt_dyn::shape_guard_dyn`` node (an ``IAssertionLayer``: TensorRT refuses the input shapes
+before anything runs). A guard that cannot be written with integer size arithmetic is refused
+before conversion, with the line of user code that made it.
+
+Only exported programs need this: under ``torch.compile`` dynamo checks its own guards and
+recompiles.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+import warnings
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch.fx import GraphModule, Node
+
+from . import settings
+from .report import DynReport, MissingDynVariantError, MissingEntry
+
+_OP_NAME = "trt_dyn.shape_guard_dyn.default"
+
+
+@dataclass(frozen=True)
+class InputSizeGuard:
+    """One guard on input sizes that the optimization profile's ranges do not imply."""
+
+    expr: Any                       #: the sympy condition over input-size symbols
+    source: str                     #: ``file:line`` of the user code that made it, or ``<unknown>``
+    code: str                       #: that location as torch reports it (file, line, function)
+
+
+def _shape_env(gm: GraphModule) -> Optional[Any]:
+    for node in gm.graph.nodes:
+        if node.op != "placeholder":
+            break
+        value = node.meta.get("val")
+        sizes = value.shape if isinstance(value, torch.Tensor) else (value,)
+        for size in sizes:
+            if isinstance(size, torch.SymInt):
+                return size.node.shape_env
+    return None
+
+
+def _input_dims(gm: GraphModule) -> Dict[Any, Tuple[Node, int]]:
+    """symbol -> (tensor placeholder, dim) of the first input dimension whose size is that symbol."""
+    found: Dict[Any, Tuple[Node, int]] = {}
+    for node in gm.graph.nodes:
+        if node.op != "placeholder":
+            break
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor):
+            for dim, size in enumerate(value.shape):
+                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+                    found.setdefault(size.node.expr, (node, dim))
+    return found
+
+
+#: largest number of size combinations checked one by one when interval arithmetic proves nothing
+EXHAUSTIVE_LIMIT = 1 << 22
+
+
+def _implied_by_ranges(expr: Any, shape_env: Any) -> bool:
+    """True when the condition holds for every size inside the symbols' ranges: checked at every
+    combination of sizes when there are at most :data:`EXHAUSTIVE_LIMIT` (NumPy's ``//`` and ``%``
+    round toward -inf as Python's do), else proven by interval arithmetic (False: not proven)."""
+    import numpy as np
+    import sympy
+    from torch.utils._sympy.value_ranges import bound_sympy
+
+    ranges = {s: shape_env.var_to_range[s] for s in expr.free_symbols if s in shape_env.var_to_range}
+    try:
+        text, symbols = guard_expression(expr, vectorised=True)
+        spans = [(int(ranges[s].lower), int(ranges[s].upper)) for s in symbols]
+        affordable = bool(spans) and np.prod([hi - lo + 1 for lo, hi in spans], dtype=np.float64) <= EXHAUSTIVE_LIMIT
+    except (ValueError, KeyError, TypeError, OverflowError, AttributeError):  # unsupported, or an unbounded range
+        affordable = False
+    if affordable:
+        grids = np.meshgrid(*[np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in spans], indexing="ij")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            holds = eval(text, {"__builtins__": {}, **_vectorised_names()}, {f"v{i}": g for i, g in enumerate(grids)})
+        return bool(np.all(holds))
+    try:
+        return bound_sympy(expr, ranges).lower == sympy.true
+    except Exception:  # no interval rule for some function: not proven
+        return False
+
+
+def _location(guard: Any) -> Tuple[str, str]:
+    sloc = getattr(guard, "sloc", None)
+    user = getattr(sloc, "maybe_user_loc", None)
+    if user:  # "file.py:12 in forward"
+        return user.split(" in ")[0].strip(), user
+    frame = getattr(sloc, "framework_loc", None)
+    if isinstance(frame, traceback.FrameSummary):
+        return f"{frame.filename}:{frame.lineno}", (frame.line or "").strip()
+    return "<unknown>", str(sloc or "")
+
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
+def _layout_only(guard: Any) -> bool:
+    """A guard torch made while choosing a memory layout: raised inside torch (not user code), either in
+    its stride/contiguity helpers (``torch/_prims_common``) or comparing contiguous strides, which torch
+    writes as products of ``Max(1, size)``. TensorRT tensors have no strides and every layout branch
+    computes the same values, so these are not conditions of the engine."""
+    from torch.utils._sympy.functions import Max
+
+    frame = getattr(getattr(guard, "sloc", None), "framework_loc", None)
+    filename = frame.filename if isinstance(frame, traceback.FrameSummary) else ""
+    if not filename.startswith(_TORCH_DIR) or getattr(getattr(guard, "sloc", None), "maybe_user_loc", None):
+        return False
+    if filename.startswith(os.path.join(_TORCH_DIR, "_prims_common")):
+        return True
+    return any(1 in m.args for m in guard.expr.atoms(Max))
+
+
+def input_size_guards(gm: GraphModule) -> List[InputSizeGuard]:
+    """The guards on ``gm``'s input sizes that its ranges (the engine's profile) do not imply, except those
+    that only choose a memory layout (:data:`LAYOUT_ONLY_SOURCES`)."""
+    shape_env = _shape_env(gm)
+    if shape_env is None:
+        return []
+    seen = set()
+    guards = []
+    for guard in shape_env.guards:
+        expr = guard.expr
+        if expr in seen or not expr.free_symbols or _layout_only(guard):
+            continue
+        seen.add(expr)
+        if _implied_by_ranges(expr, shape_env):
+            continue
+        source, code = _location(guard)
+        guards.append(InputSizeGuard(expr, source, code))
+    return guards
+
+
+# ---------------------------------------------------------------------------------------------
+# sympy condition -> Python integer expression over v0, v1, ... (what the op carries)
+# ---------------------------------------------------------------------------------------------
+
+def _reduce(function: Any) -> Any:
+    return lambda *values: functools.reduce(function, values)
+
+
+_VECTORISED: Dict[str, Any] = {}
+
+
+def _vectorised_names() -> Dict[str, Any]:
+    import numpy as np
+
+    if not _VECTORISED:
+        _VECTORISED.update(minimum=_reduce(np.minimum), maximum=_reduce(np.maximum))
+    return _VECTORISED
+
+
+def guard_expression(expr: Any, vectorised: bool = False) -> Tuple[str, List[Any]]:
+    """``expr`` as a Python expression over ``v0, v1, ...`` (Python's integer semantics: ``//`` and
+    ``%`` round toward -inf, as sympy's FloorDiv/Mod do) and the symbols ``v0, v1, ...`` stand for.
+    ``vectorised`` writes it for NumPy arrays (``&``, ``|``, ``~``, ``minimum``, ``maximum``).
+    Raises ``ValueError`` naming the function when ``expr`` uses anything else."""
+    import sympy
+    from torch.utils._sympy import functions as F
+
+    symbols: List[Any] = []
+
+    def name(symbol: Any) -> str:
+        if symbol not in symbols:
+            symbols.append(symbol)
+        return f"v{symbols.index(symbol)}"
+
+    def join(parts: Sequence[Any], separator: str) -> str:
+        return "(" + separator.join(text(p) for p in parts) + ")"
+
+    binary = {F.FloorDiv: "//", F.Mod: "%", F.PythonMod: "%", sympy.Mod: "%"}
+    compare = {sympy.Eq: "==", sympy.Ne: "!=", sympy.Le: "<=", sympy.Lt: "<", sympy.Ge: ">=", sympy.Gt: ">"}
+    calls = {F.Max: "max", F.Min: "min", sympy.Max: "max", sympy.Min: "min"}
+
+    def text(e: Any) -> str:
+        if e is sympy.true or e is sympy.false:
+            return str(bool(e))
+        if e.is_Integer:
+            return f"({int(e)})" if e < 0 else str(int(e))
+        if e.is_Symbol:
+            return name(e)
+        kind = type(e)
+        if kind is sympy.Add:
+            return join(e.args, " + ")
+        if kind is sympy.Mul:
+            return join(e.args, " * ")
+        if kind is sympy.Pow and e.exp.is_Integer and int(e.exp) >= 0:
+            return f"({text(e.base)} ** {int(e.exp)})"
+        if kind in binary:
+            return f"({text(e.args[0])} {binary[kind]} {text(e.args[1])})"
+        if kind in compare:
+            return f"({text(e.lhs)} {compare[kind]} {text(e.rhs)})"
+        if kind in calls:
+            call = {"max": "maximum", "min": "minimum"}[calls[kind]] if vectorised else calls[kind]
+            return f"{call}({', '.join(text(a) for a in e.args)})"
+        if kind is sympy.And:
+            return join(e.args, " & " if vectorised else " and ")
+        if kind is sympy.Or:
+            return join(e.args, " | " if vectorised else " or ")
+        if kind is sympy.Not:
+            return f"(~{text(e.args[0])})" if vectorised else f"(not {text(e.args[0])})"
+        raise ValueError(f"the guard uses {kind.__name__} ({e}), which has no integer shape arithmetic")
+
+    return text(expr), symbols
+
+
+def _readable(condition: str, symbols: Sequence[Any], dims: Dict[Any, Tuple[Node, int]]) -> str:
+    for index in reversed(range(len(symbols))):
+        node, dim = dims[symbols[index]]
+        condition = condition.replace(f"v{index}", f"{node.name}.size()[{dim}]")
+    return condition
+
+
+def _problem(guard: InputSizeGuard, reason: str) -> MissingEntry:
+    return MissingEntry(op="torch.export guard", node="<input sizes>", argument=str(guard.expr),
+                        source=guard.source, code=guard.code,
+                        reason=f"{reason}; with on_missing='warn' the compiled module does not check this guard")
+
+
+def guard_problems(gm: GraphModule) -> List[MissingEntry]:
+    """Guards the engine cannot check (not integer arithmetic of input sizes): refused, with source."""
+    if not _dynamo_free():
+        return []
+    dims = _input_dims(gm)
+    problems = []
+    for guard in input_size_guards(gm):
+        unknown = [s for s in guard.expr.free_symbols if s not in dims]
+        if unknown:
+            problems.append(_problem(guard, f"the guard reads {', '.join(map(str, unknown))}, which is no "
+                                            "input size: an engine cannot check it"))
+            continue
+        try:
+            guard_expression(guard.expr)
+        except ValueError as error:
+            problems.append(_problem(guard, str(error)))
+    return problems
+
+
+def _dynamo_free() -> bool:
+    """Outside torch.compile (whose dynamo checks every guard itself and recompiles)."""
+    return torch._guards.TracingContext.try_get() is None
+
+
+def _guarded_output(gm: GraphModule) -> Optional[Tuple[Node, int]]:
+    output = next(n for n in reversed(gm.graph.nodes) if n.op == "output")
+    flat = output.args[0] if isinstance(output.args[0], (list, tuple)) else (output.args[0],)
+    for index, value in enumerate(flat):
+        if isinstance(value, Node) and value.op != "placeholder" and isinstance(value.meta.get("val"), torch.Tensor):
+            return output, index
+    return None
+
+
+def insert_guards(gm: GraphModule, on_missing: Optional[str] = None) -> int:
+    """Add one ``shape_guard_dyn`` per unimplied guard on the first tensor output; returns how many.
+
+    A guard the engine cannot check raises :class:`MissingDynVariantError` before the graph changes, or
+    with ``on_missing="warn"`` is reported in a warning and left unchecked (the others are still added)."""
+    problems = guard_problems(gm)
+    if problems:
+        report = DynReport(dynamic=True, missing=problems)
+        if (on_missing or settings.get_on_missing()) == "raise":
+            raise MissingDynVariantError(report)
+        warnings.warn(str(report), stacklevel=2)
+    unchecked = {entry.argument for entry in problems}
+    guards = [g for g in input_size_guards(gm) if str(g.expr) not in unchecked] if _dynamo_free() else []
+    if not guards:
+        return 0
+    target = _guarded_output(gm)
+    if target is None:
+        raise MissingDynVariantError(DynReport(dynamic=True, missing=[
+            _problem(guards[0], "the program has no computed tensor output to attach the engine's check to")]))
+    output, index = target
+    dims = _input_dims(gm)
+    flat = list(output.args[0]) if isinstance(output.args[0], (list, tuple)) else [output.args[0]]
+    guarded = flat[index]
+    sizes: Dict[Any, Node] = {}
+    with gm.graph.inserting_before(output):
+        for guard in guards:
+            condition, symbols = guard_expression(guard.expr)
+            for symbol in symbols:
+                if symbol not in sizes:
+                    node, dim = dims[symbol]
+                    sizes[symbol] = gm.graph.call_function(torch.ops.trt_dyn.sym_size_dyn.default, (node, dim))
+                    sizes[symbol].meta["val"] = torch.ops.trt_dyn.sym_size_dyn.default(node.meta["val"], dim)
+            message = (f"guard {_readable(condition, symbols, dims)} recorded by torch.export at {guard.source} "
+                       f"does not hold for these input sizes (the engine was built for inputs that satisfy it)")
+            new = gm.graph.call_function(torch.ops.trt_dyn.shape_guard_dyn.default,
+                                         (guarded, [sizes[s] for s in symbols], condition, message))
+            new.meta["val"] = guarded.meta["val"]
+            new.meta["stack_trace"] = guarded.meta.get("stack_trace")
+            guarded = new
+    flat[index] = guarded
+    output.args = (type(output.args[0])(flat) if isinstance(output.args[0], (list, tuple)) else guarded,)
+    gm.graph.lint()
+    gm.recompile()
+    return len(guards)
+
+
+def export_guard_pass(gm: GraphModule, settings_: Any = None) -> GraphModule:
+    """torch_tensorrt post-lowering pass: :func:`insert_guards` when the lowering is enabled."""
+    if settings.is_enabled():
+        insert_guards(gm)
+    return gm
+
+
+__all__ = ["InputSizeGuard", "input_size_guards", "guard_expression", "guard_problems", "insert_guards",
+           "export_guard_pass"]
