@@ -573,3 +573,21 @@ def test_static_shape_mask_from_int_input():
         with torch.no_grad():
             compare_outputs(result.compiled(x.clone(), labels.clone()), module(x, labels),
                             where=f"density {density}")
+
+
+class Gathers(torch.nn.Module):
+    """``torch.gather`` on tensors with a dynamic row count: along the dynamic dim, across it, narrower index."""
+
+    def forward(self, x, index):
+        return (torch.gather(x, 1, x.argsort(dim=1)),
+                torch.gather(x, 0, index),
+                torch.gather(x, 1, x.argmax(1, keepdim=True)))
+
+
+def test_gather_on_dynamic_tensor_converts():
+    # upstream's aten.gather converter is registered without dynamic-shape support: the node stayed in PyTorch
+    run_converter_test(Gathers(), (torch.randn(6, 5), torch.randint(0, 4, (3, 5))),
+                       {"x": {0: (4, 12)}, "index": {0: (1, 8)}},
+                       input_generators={"index": lambda shape, dtype, generator: torch.randint(
+                           0, 4, shape, generator=generator)},
+                       extra_points=[{"x": (4, 5), "index": (8, 5)}, {"x": (11, 5), "index": (1, 5)}])

@@ -71,3 +71,23 @@ def test_static_slice_bounds_clamp_on_dynamic_dim():
 
     run_converter_test(StaticBoundsOnDataDependentDim(), (torch.randn(9, 3),), {"x": {0: (1, 12)}},
                        extra_points=[{"x": (n, 3)} for n in (2, 3, 4, 5, 6, 9)])
+
+
+class ShiftMask(torch.nn.Module):
+    """Swin's shift mask as torchvision writes it: static (negative) slice bounds assigned into a tensor whose
+    size is the dynamic image size. Exports to ``aten.slice`` + ``aten.slice_scatter`` with int bounds on
+    symbolic dims; upstream's converters took the dynamic dim (-1) for the size (negative-length slices)."""
+
+    def forward(self, x):
+        mask = x.new_zeros(x.shape[1], x.shape[2])
+        label = 0
+        for rows in ((0, -7), (-7, -3), (-3, None)):
+            for cols in ((0, -7), (-7, -3), (-3, None)):
+                mask[rows[0]:rows[1], cols[0]:cols[1]] = label
+                label += 1
+        mask[1:3, 2:-1] = -1.0
+        return x + mask, x[:, -7:-3, -3:] * 2.0, x[:, 2:-5]
+
+
+def test_slice_assignment_with_static_bounds_into_dynamic_tensor():
+    check_dynamic(ShiftMask(), (torch.randn(2, 11, 13),), {0: {1: (7, 20), 2: (7, 20)}})

@@ -602,6 +602,22 @@ def convert_rank1_topk(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
         raise fail(ctx, target, name, str(err)) from err
 
 
+@dynamo_tensorrt_converter(torch.ops.aten.gather.default, supports_dynamic_shapes=True,
+                           priority=ConverterPriority.HIGH)
+def convert_gather(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any], name: str) -> Any:
+    """aten.gather with upstream's conversion, an ELEMENT-mode gather (output shaped like the index, index dims
+    at most the data's: torch.gather's rules) that reads no static size. Upstream registers it without
+    ``supports_dynamic_shapes``, so in a dynamic graph the node was left to PyTorch."""
+    from torch_tensorrt.dynamo._SourceIR import SourceIR
+    from torch_tensorrt.dynamo.conversion import impl
+
+    values = list(args) + [None] * (4 - len(args))
+    if kwargs.get("sparse_grad", values[3]):
+        raise fail(ctx, target, name, "sparse_grad=True is not supported")
+    return impl.select.gather(ctx, target, SourceIR.ATEN, name, _itensor(ctx, values[0], f"{name}_self"),
+                              int(kwargs.get("dim", values[1])), _itensor(ctx, values[2], f"{name}_index"))
+
+
 # --------------------------------------------------------------------------------------------
 # Static inputs feeding a data-dependent size: declared with a dynamic dim 0 (min = opt = max)
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch
 from torch_tensorrt.dynamo.conversion._ConverterRegistry import ConverterPriority, dynamo_tensorrt_converter
 
 from .._trt import trt
-from .common import arg, converts, data_tensor, shape_arg, typed_constant
+from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_constant
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
@@ -35,6 +35,7 @@ from .shape_tensor import (
     shape_where,
     to_1d,
 )
+from .views import broadcast_to
 
 
 def _dim(ctx: Any, target: Any, name: str, tensor: "trt.ITensor", dim: Any) -> int:
@@ -93,31 +94,56 @@ def convert_slice_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) 
     if not isinstance(step, int) or step <= 0:
         raise fail(ctx, target, name, f"step must be a positive int, got {step!r}")
     size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
+    start, length = _aten_slice_bounds(ctx, size, start, end, step, name)
+    return slice_along(ctx, tensor, dim, start, length, step, name)
+
+
+def _aten_slice_bounds(ctx: Any, size: "trt.ITensor", start: "trt.ITensor", end: "trt.ITensor", step: int,
+                       name: str):
+    """(first index, element count) of aten's ``slice(start, end, step)`` along a dim of ``size``."""
     start = shape_clamp(ctx, _wrap_negative(ctx, start, size, name), 0, size, name)
     end = shape_clamp(ctx, _wrap_negative(ctx, end, size, name), 0, size, name)
     length = shape_binary(ctx, "max", ceildiv(ctx, shape_binary(ctx, "sub", end, start, name), step, name), 0, name)
-    return slice_along(ctx, tensor, dim, start, length, step, name)
+    return start, length
 
 
 _INT64_MAX = 2**63 - 1
 
 
-def _slices_data_dependent_dim(node: Any, settings: Any = None) -> bool:
-    """``aten.slice`` with int bounds along a data-dependent (unbacked) size, e.g. ``keep[:100]``.
+def _int_bounds_on_symbolic_dim(node: Any) -> Any:
+    """(size along dim, [start, end]) of an ``aten.slice`` / ``slice_scatter`` node whose bounds are ints (or
+    None) and whose sliced dim is symbolic; None otherwise. Symbolic bounds were rewritten to ``slice_dyn``
+    before conversion."""
+    from torch.fx.experimental.symbolic_shapes import free_symbols
 
-    torch.export adds no guard there, so the run-time size may be below the bounds; upstream's
-    converter takes ``end - start`` as the size and reads out of bounds. (Symbolic bounds were
-    already rewritten to ``slice_dyn``; backed sizes get export guards.)
+    value = node.args[0].meta.get("val") if hasattr(node.args[0], "meta") else None
+    dim_index = 2 if node.target == torch.ops.aten.slice_scatter.default else 1
+    dim = node.args[dim_index] if len(node.args) > dim_index else node.kwargs.get("dim", 0)
+    bounds = list(node.args[dim_index + 1:dim_index + 3]) + [
+        node.kwargs.get(k) for k in ("start", "end") if k in node.kwargs]
+    if value is None or not isinstance(dim, int) or not -value.dim() <= dim < value.dim():
+        return None
+    size = value.shape[dim]
+    if not free_symbols(size) or not all(bound is None or isinstance(bound, int) for bound in bounds):
+        return None
+    return size, bounds
+
+
+def _slices_data_dependent_dim(node: Any, settings: Any = None) -> bool:
+    """``aten.slice`` with int bounds along a symbolic size that upstream's converter gets wrong:
+
+    * a data-dependent (unbacked) size, e.g. ``keep[:100]``: torch.export adds no guard there, so the run-time
+      size may be below the bounds; upstream takes ``end - start`` as the size and reads out of bounds;
+    * a negative bound on a dynamic dim (Swin's ``mask[-7:-3, -3:]``): upstream mixes the other dims' -1 into
+      the start and end ("inherently negative length", then "Could not get tensor shape").
     """
     from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-    value = node.args[0].meta.get("val") if hasattr(node.args[0], "meta") else None
-    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-    bounds = list(node.args[2:4]) + [node.kwargs.get(k) for k in ("start", "end") if k in node.kwargs]
-    if value is None or not isinstance(dim, int) or not -value.dim() <= dim < value.dim():
+    found = _int_bounds_on_symbolic_dim(node)
+    if found is None:
         return False
-    return bool(free_unbacked_symbols(value.shape[dim])) and all(
-        bound is None or isinstance(bound, int) for bound in bounds)
+    size, bounds = found
+    return bool(free_unbacked_symbols(size)) or any(isinstance(b, int) and b < 0 for b in bounds)
 
 
 @dynamo_tensorrt_converter(torch.ops.aten.slice.Tensor, capability_validator=_slices_data_dependent_dim,
@@ -131,6 +157,43 @@ def convert_slice_of_data_dependent_dim(ctx: Any, target: Any, args: Any, kwargs
                0 if start is None else start, _INT64_MAX if end is None else end,
                arg(args, kwargs, 4, "step", 1))
     return convert_slice_dyn(ctx, target, bounded, {}, name)
+
+
+def _scatters_into_symbolic_dim(node: Any, settings: Any = None) -> bool:
+    """``aten.slice_scatter`` (a slice assignment ``mask[h0:h1] = v``) with int bounds into a symbolic dim:
+    upstream's converter takes the dynamic dim's -1 as the size (``start=-7`` becomes -8, ``end=None`` -1)."""
+    return _int_bounds_on_symbolic_dim(node) is not None
+
+
+@dynamo_tensorrt_converter(torch.ops.aten.slice_scatter.default, capability_validator=_scatters_into_symbolic_dim,
+                           supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+def convert_slice_scatter_into_symbolic_dim(ctx: Any, target: Any, args: Any, kwargs: Any,
+                                            name: str) -> "trt.ITensor":
+    """``slice_scatter(self, src, dim, start, end, 1)``: ``self`` before the slice, ``src``, ``self`` after it,
+    concatenated along ``dim``; the bounds normalised at run time as aten does."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    src = data_tensor(ctx, arg(args, kwargs, 1, "src"), name)
+    dim = _dim(ctx, target, name, tensor, arg(args, kwargs, 2, "dim", 0))
+    start, end = arg(args, kwargs, 3, "start"), arg(args, kwargs, 4, "end")
+    step = arg(args, kwargs, 5, "step", 1)
+    if step != 1:
+        raise fail(ctx, target, name, f"slice assignment with step {step!r} into a dynamic dim is not supported "
+                                      "(only step 1)")
+    start = _scalar(ctx, target, name, 0 if start is None else start, "start")
+    end = _scalar(ctx, target, name, _INT64_MAX if end is None else end, "end")
+    size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
+    start, length = _aten_slice_bounds(ctx, size, start, end, 1, name)
+    # src has the slice's shape; upstream's aten.copy converter may hand over the assigned value unbroadcast
+    # (a 0-d constant for ``mask[a:b] = 1``) and in the constant's own dtype: broadcast and cast as aten's copy
+    middle = slice_along(ctx, tensor, dim, start, length, 1, f"{name}_middle")
+    src = broadcast_to(ctx, cast_to(ctx, src, tensor.dtype, name), shape_of(ctx, middle, name), name)
+    after = shape_binary(ctx, "add", start, length, name)
+    pieces = [slice_along(ctx, tensor, dim, int64_constant(ctx, 0, name), start, 1, f"{name}_before"), src,
+              slice_along(ctx, tensor, dim, after, shape_binary(ctx, "sub", size, after, name), 1, f"{name}_after")]
+    layer = ctx.net.add_concatenation(pieces)
+    layer.axis = dim
+    name_layer(layer, name, "slice_scatter")
+    return layer.get_output(0)
 
 
 @converts("narrow_dyn")

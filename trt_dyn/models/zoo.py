@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..adapters import DetectorOutputs, export_image_model
+from ..adapters.swin import ExportableSwin
 
 HW = Tuple[int, int]
 
@@ -171,11 +172,13 @@ def build_deeplabv3_mobilenet_v3_large() -> nn.Module:
 
 
 def build_swin_t() -> nn.Module:
-    """``swin_t``'s SwinTransformer class with 32 channels (the same blocks: shifted windows, patch merging)."""
+    """``swin_t``'s SwinTransformer class with 32 channels (the same blocks: shifted windows, patch merging), run
+    through :class:`trt_dyn.adapters.swin.ExportableSwin` (the shift decided from the sizes, same results)."""
     from torchvision.models.swin_transformer import SwinTransformer
 
-    return SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8],
-                           window_size=[7, 7], stochastic_depth_prob=0.0, num_classes=10)
+    return ExportableSwin(SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2, 2, 2],
+                                          num_heads=[1, 2, 4, 8], window_size=[7, 7], stochastic_depth_prob=0.0,
+                                          num_classes=10))
 
 
 class DynamicResolutionViT(nn.Module):
