@@ -26,8 +26,6 @@ from trt_dyn.testing import compile_cpu  # noqa: E402
 
 #: models that do not compile to one engine yet, with the reason (the zoo table in benchmarks/ shows them too)
 NOT_YET = {
-    "keypointrcnn_resnet50_fpn": "heatmaps_to_keypoints resizes each box's heatmap to a box-dependent size in a "
-                                 "Python loop over detections",
 }
 
 
