@@ -1,5 +1,6 @@
 """Static graphs are untouched; missing dyn variants are reported precisely; switches; registration."""
 
+import os
 import warnings
 
 import pytest
@@ -223,3 +224,44 @@ def test_adapter_problems_are_found_before_anything_changes():
     with pytest.raises(MissingDynVariantError):
         trt_dyn.lower(gm)
     assert gm.code == code
+
+
+class WrapsTorchvisionTransform(torch.nn.Module):
+    """A user wrapper whose failing op (float arithmetic on the image size) is inside a library module's forward."""
+
+    def __init__(self):
+        super().__init__()
+        from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+        self.transform = GeneralizedRCNNTransform(256, 512, [0.5] * 3, [0.25] * 3)
+
+    def forward(self, images):
+        batch, _ = self.transform(list(images))  # the wrapper's line: not where the size is computed
+        return batch.tensors
+
+
+def test_report_names_the_library_line_not_the_wrappers():
+    pytest.importorskip("torchvision")
+    import torchvision
+
+    program = torch.export.export(WrapsTorchvisionTransform().eval(), (torch.rand(1, 3, 300, 400),),
+                                  dynamic_shapes=({2: Dim("h", min=200, max=600), 3: Dim("w", min=200, max=600)},))
+    entries = [entry for entry in trt_dyn.report(program).missing if entry.op == "math.trunc"]
+    assert entries, "the resize's float size arithmetic must be reported"
+    library = os.path.dirname(torchvision.__file__) + os.sep
+    for entry in entries:
+        # torch.export keeps the forward frames: the innermost is torchvision's transform calling its resize.
+        # The torch-internal filter used to match torchvision's directory too (".../torch" is a prefix of
+        # ".../torchvision") and fell back to the wrapper's line.
+        assert entry.source.startswith(library + os.path.join("models", "detection", "transform.py")), entry.source
+        assert "self.resize(" in entry.code
+
+
+def test_source_location_skips_only_torch_itself():
+    from trt_dyn.lowering.report import source_location
+
+    torch_dir = os.path.dirname(torch.__file__)
+    trace = (f'File "/home/user/model.py", line 7, in forward\n    y = self.body(x)\n'
+             f'  File "{torch_dir}vision/ops/misc.py", line 30, in forward\n    return self.op(x)\n'
+             f'  File "{torch_dir}/nn/functional.py", line 5, in pad\n    return torch._C._nn.pad(x)')
+    assert source_location(trace) == (f"{torch_dir}vision/ops/misc.py:30", "return self.op(x)")

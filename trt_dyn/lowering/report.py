@@ -10,12 +10,15 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n(?P<code>[^\n]*)')
-_TORCH_DIR = os.path.dirname(torch.__file__)
+#: with the separator: ".../site-packages/torch" is also a prefix of torchvision's and torch_tensorrt's files
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 
 
 def source_location(stack_trace: Optional[str]) -> Tuple[str, str]:
     """(``file:line``, code) of the innermost user frame of an FX ``stack_trace`` (frames inside
-    torch itself are skipped, so ``F.pad`` reports the model's line, not functional.py)."""
+    torch itself are skipped, so ``F.pad`` reports the model's line, not functional.py; a library's frames, e.g.
+    torchvision's, are kept: torch.export records the ``forward`` frames, and the innermost is the library module
+    whose code does the failing op)."""
     if not stack_trace:
         return "<unknown>", ""
     frames = list(_FRAME.finditer(stack_trace))
