@@ -2,7 +2,15 @@
 
 A block of real dynamic-shape patterns (token flatten / view back to H x W, FPN-style resize to another tensor's size,
 new_zeros + cat padding, expand_as) is exported once with dynamic H and W; synthetic graphs of ~1k to ~50k nodes chain
-copies of that block's aten graph. The pass is timed on a fresh copy each repeat; time per node must stay flat.
+copies of that block's aten graph. The pass is timed on a fresh copy each repeat; time per node must stay flat
+(goal: <= 40 µs per node, issue 16).
+
+Each row records wall and CPU (this process) time and the load average: on a shared machine the wall figure is
+inflated by other processes, so ``--rounds N`` repeats the whole measurement and keeps, per size, the round with
+the smallest median (the quietest). ``--profile`` runs cProfile over one ``lower()`` of the largest graph and
+prints the top functions.
+
+    python benchmarks/lowering_cost.py [--sizes N ...] [--repeats R] [--rounds K] [--profile] [--json PATH]
 """
 
 from __future__ import annotations
@@ -10,7 +18,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import cProfile
 import functools
+import io
+import os
+import pstats
 import time
 from typing import Any, Callable, Dict, Iterator, List, Sequence
 
@@ -59,28 +71,68 @@ def chained(block: torch.fx.GraphModule, min_nodes: int) -> torch.fx.GraphModule
     return torch.fx.GraphModule(torch.nn.Module(), graph)
 
 
-def run(sizes: Sequence[int] = (1_000, 5_000, 10_000, 50_000), repeats: int = 3) -> Dict[str, Any]:
+GOAL_US_PER_NODE = 40.0
+
+
+def _measure(block: torch.fx.GraphModule, size: int, repeats: int) -> Dict[str, Any]:
+    template = chained(block, size)
+    nodes = len(template.graph.nodes)
+    copies = [copy.deepcopy(template) for _ in range(repeats)]
+    pending = iter(copies)
+    cpu_samples: List[float] = []
+
+    def lower_one() -> torch.fx.GraphModule:
+        start = time.process_time()
+        try:
+            return trt_dyn.lower(next(pending))
+        finally:
+            cpu_samples.append(time.process_time() - start)
+
+    load = os.getloadavg()
+    seconds, samples, lowered = timed(lower_one, repeats)
+    remaining_sym = sum(
+        1 for node in lowered.graph.nodes if node.op == "call_function" and node.target is torch.ops.aten.sym_size.int
+    )
+    cpu_seconds = sorted(cpu_samples)[len(cpu_samples) // 2]
+    return {
+        "nodes": nodes, "median_s": seconds, "samples_s": samples,
+        "us_per_node": 1e6 * seconds / nodes, "cpu_us_per_node": 1e6 * cpu_seconds / nodes, "cpu_samples_s": cpu_samples,
+        "sym_size_nodes_left": remaining_sym, "nodes_after": len(lowered.graph.nodes),
+        "node_delta": len(lowered.graph.nodes) - nodes, "loadavg_before": list(load), "loadavg_after": list(os.getloadavg()),
+    }
+
+
+def run(sizes: Sequence[int] = (1_000, 5_000, 10_000, 50_000), repeats: int = 3, rounds: int = 1) -> Dict[str, Any]:
+    """Median ``lower()`` time per size; with ``rounds`` > 1 the round with the smallest median is kept per size
+    (all rounds' medians are recorded), so the figure is the quietest moment of a shared machine."""
     block = block_graph()
     # first-call costs (op lookups, dispatcher caches) would land on the smallest graph and fake the spread
     trt_dyn.lower(chained(block, 200))
     rows: List[Dict[str, Any]] = []
     for size in sizes:
-        template = chained(block, size)
-        nodes = len(template.graph.nodes)
-        copies = [copy.deepcopy(template) for _ in range(repeats)]
-        pending = iter(copies)
-        seconds, samples, lowered = timed(lambda: trt_dyn.lower(next(pending)), repeats)
-        new_nodes = len(lowered.graph.nodes) - nodes
-        remaining_sym = sum(
-            1 for node in lowered.graph.nodes if node.op == "call_function" and node.target is torch.ops.aten.sym_size.int
-        )
-        rows.append({
-            "nodes": nodes, "median_s": seconds, "samples_s": samples,
-            "us_per_node": 1e6 * seconds / nodes, "sym_size_nodes_left": remaining_sym,
-            "nodes_after": len(lowered.graph.nodes), "node_delta": new_nodes,
-        })
+        measured = [_measure(block, size, repeats) for _ in range(max(1, rounds))]
+        best = dict(min(measured, key=lambda row: row["median_s"]))
+        best["round_medians_s"] = [row["median_s"] for row in measured]
+        rows.append(best)
     per_node = [row["us_per_node"] for row in rows]
-    return {"rows": rows, "per_node_spread": max(per_node) / min(per_node), "repeats": repeats}
+    return {"rows": rows, "per_node_spread": max(per_node) / min(per_node), "repeats": repeats, "rounds": rounds,
+            "goal_us_per_node": GOAL_US_PER_NODE, "meets_goal": max(per_node) <= GOAL_US_PER_NODE}
+
+
+def profile(size: int, top: int = 30) -> str:
+    """cProfile of one ``lower()`` of a ``size``-node chained graph: the top functions by own and cumulative time."""
+    block = block_graph()
+    trt_dyn.lower(chained(block, 200))
+    graph = chained(block, size)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    trt_dyn.lower(graph)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    for order in ("tottime", "cumulative"):
+        stats.sort_stats(order).print_stats(top)
+    return out.getvalue()
 
 
 @contextlib.contextmanager
@@ -118,16 +170,38 @@ def timed_post_lowering_passes() -> Iterator[Dict[str, float]]:
 
 
 def table(result: Dict[str, Any]) -> str:
-    return markdown_table(
-        ["graph nodes", "nodes after", "lower() median (s)", "µs / node", "sym_size nodes left", "repeats"],
-        [[r["nodes"], r["nodes_after"], r["median_s"], r["us_per_node"], r["sym_size_nodes_left"], result["repeats"]]
+    rounds = result.get("rounds", 1)
+    text = markdown_table(
+        ["graph nodes", "nodes after", "lower() median (s)", "µs / node", "CPU µs / node", "sym_size nodes left",
+         "load avg (1 min)", "repeats"],
+        [[r["nodes"], r["nodes_after"], r["median_s"], r["us_per_node"], r.get("cpu_us_per_node", float("nan")),
+          r["sym_size_nodes_left"], r.get("loadavg_before", [float("nan")])[0], result["repeats"]]
          for r in result["rows"]],
     ) + f"\n\nµs/node spread (max/min): {result['per_node_spread']:.2f}"
+    if "goal_us_per_node" in result:
+        worst = max(r["us_per_node"] for r in result["rows"])
+        text += (f"; worst {worst:.0f} µs/node, goal <= {result['goal_us_per_node']:.0f}: "
+                 f"{'met' if result['meets_goal'] else 'NOT met'}")
+    if rounds > 1:
+        text += f". Per size, the quietest of {rounds} rounds (smallest median of {result['repeats']})"
+    return text
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 5_000, 10_000, 50_000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement; keep the quietest")
+    parser.add_argument("--profile", action="store_true", help="cProfile one lower() of the largest size instead")
+    parser.add_argument("--json", default=None, help="also write the result here (with the machine record)")
     args = parser.parse_args()
-    print(table(run(args.sizes, args.repeats)))
+    if args.profile:
+        print(profile(max(args.sizes)))
+    else:
+        result = run(args.sizes, args.repeats, args.rounds)
+        if args.json:
+            from _common import publish
+
+            publish(table(result), args.json, result)
+        else:
+            print(table(result))

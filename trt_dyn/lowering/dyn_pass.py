@@ -40,6 +40,7 @@ from .translation_map import ASSERTIONS, RULES, SYM_RULES, SYM_SUM, DynRule
 
 dyn = torch.ops.trt_dyn
 _SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
+_STATIC_TYPES = (bool, int, float) + _SYM_TYPES
 _META_KEYS = ("stack_trace", "nn_module_stack", "source_fn_stack", "from_node", "seq_nr")
 
 
@@ -57,9 +58,11 @@ def _kind(node: Node) -> str:
     if "val" not in node.meta:
         return "symbolic" if node.op == "call_function" and node.target in SYM_RULES else "tensor"
     value = node.meta["val"]
+    if isinstance(value, torch.Tensor):  # most nodes: answered before any symbolic-expression walk
+        return "tensor"
     if _is_symbolic(value):
         return "symbolic"
-    if isinstance(value, (bool, int, float) + _SYM_TYPES):
+    if isinstance(value, _STATIC_TYPES):
         return "static"
     return "tensor"
 

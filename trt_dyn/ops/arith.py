@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from ._registry import FLOAT_SHAPE_DTYPE, SHAPE_DTYPE, check_shape_tensor, define, recall, remember
+from ._registry import FLOAT_SHAPE_DTYPE, SHAPE_DTYPE, check_shape_tensor, define, new_shape_tensor, recall, remember
 
 
 def _is_float(t: torch.Tensor) -> bool:
@@ -56,7 +56,7 @@ def _fake_binary(op: str, result_dtype: Callable[[torch.Tensor, torch.Tensor], t
         value = _symbolic(symbolic, recall(a), recall(b))
         if value is not None and dtype.is_floating_point:
             value = _symbolic(torch.sym_float, value)
-        return remember(torch.empty(shape, dtype=dtype), value)
+        return remember(new_shape_tensor(shape, dtype), value)
 
     return fake
 
@@ -171,7 +171,7 @@ def _unary(name: str, doc: str, result_dtype: Callable[[torch.Tensor], torch.dty
     @op.register_fake
     def _(a):
         check_shape_tensor(name, "a", a, allow_float=True)
-        return remember(torch.empty(a.shape, dtype=result_dtype(a)), _symbolic(symbolic, recall(a)))
+        return remember(new_shape_tensor(a.shape, result_dtype(a)), _symbolic(symbolic, recall(a)))
 
     return op
 

@@ -9,7 +9,7 @@ from typing import List
 
 import torch
 
-from ._registry import SHAPE_DTYPE, check_shape_tensor, define, recall, remember
+from ._registry import SHAPE_DTYPE, check_shape_tensor, define, new_shape_tensor, recall, remember
 
 
 @define("size_dyn", "(Tensor self) -> Tensor")
@@ -20,7 +20,7 @@ def size_dyn(self: torch.Tensor) -> torch.Tensor:
 
 @size_dyn.register_fake
 def _(self):
-    return remember(torch.empty((self.dim(),), dtype=SHAPE_DTYPE), tuple(self.shape))
+    return remember(new_shape_tensor((self.dim(),)), tuple(self.shape))
 
 
 @define("sym_size_dyn", "(Tensor self, int dim) -> Tensor")
@@ -31,7 +31,7 @@ def sym_size_dyn(self: torch.Tensor, dim: int) -> torch.Tensor:
 
 @sym_size_dyn.register_fake
 def _(self, dim):
-    return remember(torch.empty((), dtype=SHAPE_DTYPE), self.size(dim))
+    return remember(new_shape_tensor(()), self.size(dim))
 
 
 @define("symint_dyn", "(SymInt value) -> Tensor")
@@ -44,7 +44,7 @@ def symint_dyn(value: int) -> torch.Tensor:
 
 @symint_dyn.register_fake
 def _(value):
-    return remember(torch.empty((), dtype=SHAPE_DTYPE), value)
+    return remember(new_shape_tensor(()), value)
 
 
 @define("numel_dyn", "(Tensor self) -> Tensor")
@@ -55,7 +55,7 @@ def numel_dyn(self: torch.Tensor) -> torch.Tensor:
 
 @numel_dyn.register_fake
 def _(self):
-    return remember(torch.empty((), dtype=SHAPE_DTYPE), self.numel())
+    return remember(new_shape_tensor(()), self.numel())
 
 
 @define("const", "(int[] values) -> Tensor")
@@ -66,7 +66,7 @@ def const(values: List[int]) -> torch.Tensor:
 
 @const.register_fake
 def _(values):
-    return remember(torch.empty((len(values),), dtype=SHAPE_DTYPE), tuple(values))
+    return remember(new_shape_tensor((len(values),)), tuple(values))
 
 
 @define("const_scalar", "(Scalar value) -> Tensor")
@@ -78,7 +78,7 @@ def const_scalar(value) -> torch.Tensor:
 
 @const_scalar.register_fake
 def _(value):
-    return remember(torch.empty((), dtype=_scalar_dtype(value)), value)
+    return remember(new_shape_tensor((), _scalar_dtype(value)), value)
 
 
 def _scalar_dtype(value) -> torch.dtype:
@@ -104,7 +104,7 @@ def shape_cat_dyn(parts: List[torch.Tensor]) -> torch.Tensor:
 @shape_cat_dyn.register_fake
 def _(parts):
     _check_parts(parts)
-    out = torch.empty((sum(1 if p.dim() == 0 else p.shape[0] for p in parts),), dtype=SHAPE_DTYPE)
+    out = new_shape_tensor((sum(1 if p.dim() == 0 else p.shape[0] for p in parts),))
     known = [recall(p) for p in parts]
     if all(k is not None for k in known):
         remember(out, tuple(v for k in known for v in (k if isinstance(k, tuple) else (k,))))
