@@ -161,6 +161,107 @@ def run_cascade(count: int = 5, repeats: int = 3, dynamic: Optional[Callable[[],
     )
 
 
+def _phases_of_one_compile(compile_one: Callable[[], Tuple[Any, Any]]) -> Dict[str, Any]:
+    """Wall and CPU seconds of each phase of one export + compile, the network's layers per type.
+
+    ``compile_one`` exports and compiles, returning (export (wall s, CPU s), compiled module). CPU time (this
+    process, all threads) is the figure to compare on a loaded machine; wall time is recorded beside it.
+    """
+    import collections
+
+    import lowering_cost
+    from trt_dyn.build import BuildProgress, report_progress
+
+    decompose = torch.export.ExportedProgram.run_decompositions
+    decompositions: List[Tuple[float, float]] = []
+    builder_start: List[Tuple[float, float]] = []
+    began, began_cpu = time.perf_counter(), time.process_time()
+
+    def timed_decompose(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        try:
+            return decompose(self, *args, **kwargs)
+        finally:
+            decompositions.append((time.perf_counter() - start, time.process_time() - start_cpu))
+
+    def line(text: str) -> None:
+        if "TensorRT builder: Building engine (" in text:
+            builder_start.append((time.perf_counter(), time.process_time()))
+
+    torch.export.ExportedProgram.run_decompositions = timed_decompose  # type: ignore[method-assign]
+    try:
+        with lowering_cost.timed_post_lowering_passes() as passes, report_progress(BuildProgress(write=line)):
+            export, compiled = compile_one()
+            ended, ended_cpu = time.perf_counter(), time.process_time()
+    finally:
+        torch.export.ExportedProgram.run_decompositions = decompose  # type: ignore[method-assign]
+    (engine,) = compiled.engines
+    network = engine.network
+    types = collections.Counter(str(network.get_layer(i).type).rsplit(".", 1)[-1] for i in range(network.num_layers))
+    builder = (ended - builder_start[0][0], ended_cpu - builder_start[0][1]) if builder_start else (None, None)
+    return {
+        "total_s": ended - began, "total_cpu_s": ended_cpu - began_cpu,
+        "export_s": export[0], "export_cpu_s": export[1],
+        "decompositions_s": sum(w for w, _ in decompositions), "decompositions_cpu_s": sum(c for _, c in decompositions),
+        "post_lowering_passes_s": dict(passes), "convert_s": engine.convert_seconds,
+        "tensorrt_builder_s": builder[0], "tensorrt_builder_cpu_s": builder[1],
+        "layers": network.num_layers, "layer_types": dict(types.most_common()),
+        "engine_bytes": len(engine.serialized_engine), "loadavg": list(os.getloadavg()),
+    }
+
+
+def cascade_phases(static_size: int = 512) -> Dict[str, Any]:
+    """One static compile of the Cascade replica (at ``static_size``) and one dynamic compile, phase by phase."""
+    from trt_dyn.models import cascade_benchmark_model, export_cascade
+    from trt_dyn.testing import compile_cpu
+
+    model, _, lo, hi, step = cascade_benchmark_model(1)
+
+    def timed_export(export: Callable[[], Any]) -> Tuple[Tuple[float, float], Any]:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        program = export()
+        return (time.perf_counter() - start, time.process_time() - start_cpu), program
+
+    def static() -> Tuple[Any, Any]:
+        example = torch.rand(1, 3, static_size, static_size, generator=torch.Generator().manual_seed(0)) * 255
+        with torch.no_grad():
+            seconds, program = timed_export(lambda: torch.export.export(model, (example,)))
+        return seconds, compile_cpu(program, require_full_compilation=True, min_block_size=1)
+
+    def dynamic() -> Tuple[Any, Any]:
+        seconds, program = timed_export(lambda: export_cascade(model, lo, hi, step))
+        return seconds, compile_cpu(program, require_full_compilation=True, min_block_size=1)
+
+    one_static, one_dynamic = _phases_of_one_compile(static), _phases_of_one_compile(dynamic)
+    return {"static_size": static_size, "dynamic_range": [lo, hi, step], "static": one_static, "dynamic": one_dynamic,
+            "dynamic_over_static_cpu": one_dynamic["total_cpu_s"] / one_static["total_cpu_s"],
+            "dynamic_over_static_wall": one_dynamic["total_s"] / one_static["total_s"]}
+
+
+def phases_table(result: Dict[str, Any]) -> str:
+    static, dynamic = result["static"], result["dynamic"]
+
+    def passes(record: Dict[str, Any]) -> float:
+        return sum(record["post_lowering_passes_s"].values())
+
+    rows = [
+        ["export (CPU s)", static["export_cpu_s"], dynamic["export_cpu_s"]],
+        ["run_decompositions (CPU s)", static["decompositions_cpu_s"], dynamic["decompositions_cpu_s"]],
+        ["post-lowering passes (wall s)", passes(static), passes(dynamic)],
+        ["FX -> TensorRT conversion (wall s)", static["convert_s"], dynamic["convert_s"]],
+        ["TensorRT builder (CPU s)", static["tensorrt_builder_cpu_s"], dynamic["tensorrt_builder_cpu_s"]],
+        ["export + compile (CPU s)", static["total_cpu_s"], dynamic["total_cpu_s"]],
+        ["export + compile (wall s)", static["total_s"], dynamic["total_s"]],
+        ["network layers", static["layers"], dynamic["layers"]],
+    ]
+    for row in rows:
+        row.append(row[2] / row[1] if row[1] else float("nan"))
+    return markdown_table(["phase", f"static {result['static_size']}", "dynamic", "dynamic / static"], rows) + (
+        f"\n\nOne dynamic / one static build: {result['dynamic_over_static_cpu']:.2f} in CPU time, "
+        f"{result['dynamic_over_static_wall']:.2f} in wall time (goal <= 1.25); load average "
+        f"{static['loadavg'][0]:.1f} / {dynamic['loadavg'][0]:.1f}.")
+
+
 def run(model_name: str = "small", count: int = 5, repeats: int = 3) -> Dict[str, Any]:
     if model_name == "cascade":
         return run_cascade(count, repeats)
@@ -184,5 +285,15 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="small", choices=["small", "cascade"])
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--phases", action="store_true",
+                        help="one static vs one dynamic Cascade compile, phase by phase (CPU and wall time, layers)")
+    parser.add_argument("--json", default=None, help="also write the result here (with the machine record)")
     args = parser.parse_args()
-    print(table(run(args.model, args.count, args.repeats)))
+    result = cascade_phases() if args.phases else run(args.model, args.count, args.repeats)
+    text = phases_table(result) if args.phases else table(result)
+    if args.json:
+        from _common import publish
+
+        publish(text, args.json, result)
+    else:
+        print(text)
