@@ -111,9 +111,11 @@ def measure(name: str, upstream: bool) -> Dict[str, Any]:
         if upstream:
             stage = "torch_tensorrt alone"
             try:
-                row["upstream"] = measure_upstream(program, _specs(entry))
+                row["upstream"] = measure_upstream(_upstream_program(name, model, program), _specs(entry))
             except Exception as error:  # noqa: BLE001  (the worker's failure is that column's content)
-                row["upstream"] = {"worker_error": f"{type(error).__name__}: {_first_line(error)}"}
+                row["upstream"] = {"worker_error": f"{type(error).__name__}: {_first_line(error)}",
+                                   "detail": str(error)[-2000:]}
+            row["upstream_program"] = "nms='topk' export" if _holds_trt_dyn_ops(program) else "the same program"
         stage = "trt_dyn compile"
         start = time.perf_counter()
         compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
@@ -139,6 +141,22 @@ def measure(name: str, upstream: bool) -> Dict[str, Any]:
     return row
 
 
+def _holds_trt_dyn_ops(program: Any) -> bool:
+    return any(str(node.target).startswith("trt_dyn.") for node in program.graph.nodes if node.op == "call_function")
+
+
+def _upstream_program(name: str, model: Any, program: Any) -> Any:
+    """The program torch_tensorrt alone is measured on: ``program``, or, when it holds trt_dyn's ops (exact NMS:
+    ``torch.export.load`` without trt_dyn cannot deserialize it, and without trt_dyn's adapters torchvision's
+    ``batched_nms`` does not export with H, W dynamic), the same detector exported with NMS replaced by top-k."""
+    if not _holds_trt_dyn_ops(program):
+        return program
+    from trt_dyn.adapters import DetectorOutputs
+    from trt_dyn.models.zoo import export_zoo_model
+
+    return export_zoo_model(name, DetectorOutputs(model.detector, model.keys, nms="topk").eval())
+
+
 def _first_line(error: BaseException) -> str:
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
     return lines[0][:400] if lines else ""
@@ -161,18 +179,19 @@ def measure_in_subprocess(name: str, upstream: bool, timeout: float) -> Dict[str
     return json.loads(lines[-1][len(_RESULT_PREFIX):])
 
 
-def _upstream_cell(result: Optional[Dict[str, Any]]) -> str:
+def _upstream_cell(result: Optional[Dict[str, Any]], program: str = "") -> str:
     if result is None:
         return "not measured"
     if "worker_error" in result:
         return f"measurement failed: {result['worker_error'][:100]}"
+    topk = " (on the NMS -> top-k export)" if program == "nms='topk' export" else ""
     partitioned, full = result["partitioned"], result["full_compilation"]
     if partitioned["ok"]:
         cell = f"{partitioned['engines']} / {partitioned['pytorch_nodes']}"
     else:
         cell = f"partitioned compile failed: {partitioned['error'][:80]}"
     error = "ok" if full["ok"] else full["error"][:100]
-    return f"{cell} / {error}"
+    return f"{cell} / {error}{topk}"
 
 
 def _size_cell(hw: str, size: Dict[str, Any]) -> str:
@@ -188,15 +207,15 @@ def table(result: Dict[str, Any]) -> str:
     rows = []
     for row in result["rows"]:
         name = row["model"] + (" (NMS -> top-k)" if row.get("nms") == "topk" else "")
+        upstream_cell = _upstream_cell(row.get("upstream"), row.get("upstream_program", ""))
         if "error" in row and "engines" not in row:
-            rows.append([name, _upstream_cell(row.get("upstream")), f"failed at {row['stage']}", "-", "-",
-                         row["error"][:160]])
+            rows.append([name, upstream_cell, f"failed at {row['stage']}", "-", "-", row["error"][:160]])
             continue
         sizes = "; ".join(_size_cell(hw, size) for hw, size in row["sizes"].items())
         if "error" in row:
             sizes += f"; failed at {row['stage']}: {row['error'][:100]}"
-        rows.append([name, _upstream_cell(row.get("upstream")), f"{row['engines']} / {row['pytorch_nodes']}",
-                     row["layers"], row["build_s"], sizes])
+        rows.append([name, upstream_cell, f"{row['engines']} / {row['pytorch_nodes']}", row["layers"], row["build_s"],
+                     sizes])
     loads = [row[key][0] for row in result["rows"] for key in ("load_avg_start", "load_avg_end") if key in row]
     note = ("Max rel error: max |compiled - eager| / max(|eager|, 1) over the float outputs, integers (labels) "
             "compared exactly; detections matched up to the order of tied scores (`compare_zoo_outputs`). "
@@ -259,7 +278,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     text = table(result)
     print(text)
     write_json(args.json, {"machine": machine_record(), **result, "table": text})
-    print(f"\nwrote {args.json}")
+    markdown = os.path.splitext(args.json)[0] + ".md"
+    with open(markdown, "w") as handle:
+        handle.write(text + "\n")
+    print(f"\nwrote {args.json} and {markdown}")
     return 0
 
 
