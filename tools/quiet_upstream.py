@@ -42,13 +42,18 @@ def classify(line: str) -> Optional[str]:
 def summarise(lines: Iterable[str], out: TextIO) -> "collections.Counter[str]":
     """Write the lines that are not upstream noise to ``out`` as they come; return the counts of the rest."""
     counts: "collections.Counter[str]" = collections.Counter()
-    after_python_warning = False
+    # a Python warning's display continues with the echoed source line; through logging (py.warnings) an empty
+    # line follows it
+    continuation = ""
     for line in lines:
-        if after_python_warning and line.startswith("  "):
-            after_python_warning = False  # the source line Python's warning display echoes
+        if continuation == "source" and line.startswith("  "):
+            continuation = "blank"
+            continue
+        if continuation == "blank" and not line.strip():
+            continuation = ""
             continue
         kind = classify(line)
-        after_python_warning = kind is not None and kind.startswith("Python warnings")
+        continuation = "source" if kind is not None and kind.startswith("Python warnings") else ""
         if kind is None:
             out.write(line)
             out.flush()
