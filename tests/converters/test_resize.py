@@ -132,3 +132,31 @@ class AntialiasedResize(torch.nn.Module):
 def test_antialiased_resize_to_dynamic_size():
     """aten._upsample_bicubic2d_aa / _bilinear2d_aa with a symbolic output size (no dyn variant before)."""
     run_converter_test(AntialiasedResize(), (torch.randn(1, 2, 10, 24),), {"x": {2: (4, 30), 3: (5, 40)}})
+
+
+class ResizeToOthersSize(torch.nn.Module):
+    """Linear modes and bicubic to a run-time size read from another input, down to and up from one pixel."""
+
+    def forward(self, x, other):
+        size = ops.shape_cat_dyn([ops.sym_size_dyn(other, 2), ops.sym_size_dyn(other, 3)])
+        return (
+            ops.interpolate_dyn(x, size, "bilinear"),
+            ops.interpolate_dyn(x, size, "bilinear", True),
+            ops.interpolate_dyn(x, size, "bicubic"),
+            ops.interpolate_dyn(x, size, "bicubic", True),
+        )
+
+
+def test_linear_and_bicubic_to_a_size_are_one_resize_layer_matching_eager():
+    """One IResizeLayer each (the gathers were ~40 layers per interpolate); eager's values at 1-pixel
+    inputs and outputs (align_corners reads pixel 0 there), odd sizes, up- and downsampling."""
+    result = run_converter_test(
+        ResizeToOthersSize(), (torch.randn(1, 3, 5, 7), torch.randn(1, 1, 9, 4)),
+        {"x": {2: (1, 12), 3: (1, 12)}, "other": {2: (1, 12), 3: (1, 12)}},
+        extra_points=[{"x": (1, 3, 1, 1), "other": (1, 1, 7, 5)}, {"x": (1, 3, 9, 11), "other": (1, 1, 1, 1)},
+                      {"x": (1, 3, 6, 1), "other": (1, 1, 1, 12)}],
+    )
+    (engine,) = result.compiled.engines
+    types = [engine.network.get_layer(i).type for i in range(engine.network.num_layers)]
+    # gathers left: the two sizes of `other` and x's leading dims (the per-axis tap gathers are gone)
+    assert types.count(trt.LayerType.RESIZE) == 4 and types.count(trt.LayerType.GATHER) <= 3

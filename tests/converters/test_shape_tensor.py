@@ -84,3 +84,73 @@ def test_float_itensor_is_not_a_shape():
     builder, network, ctx, x = _network()
     with pytest.raises(st.ShapeValueError, match="integer tensor"):
         st.as_shape_tensor(ctx, x, "data")
+
+
+# ---------------------------------------------------------------------------------------------- lean networks
+
+
+def _layer_types(network):
+    return [network.get_layer(index).type.name for index in range(network.num_layers)]
+
+
+def test_one_shape_layer_constant_and_cast_per_tensor_and_network():
+    builder, network, ctx, x = _network()
+    first, second = st.shape_of(ctx, x, "a"), st.shape_of(ctx, x, "b")
+    assert first is second and _layer_types(network).count("SHAPE") == 1
+    n, n_again = st.dim_of(ctx, x, 0, "n"), st.dim_of(ctx, x, 0, "n2")
+    assert n is n_again and _layer_types(network).count("GATHER") == 1
+    assert st.int64_constant(ctx, [4, 5], "c") is st.int64_constant(ctx, [4, 5], "d")
+    assert st.int64_constant(ctx, 4, "scalar") is not st.int64_constant(ctx, [4], "vector")  # rank is kept
+    narrow = network.add_cast(n, trt.int32).get_output(0)
+    assert st.cast_int64(ctx, narrow, "wide") is st.cast_int64(ctx, narrow, "wide_again")
+    assert st.cast(ctx, st.cast_int64(ctx, narrow, "wide"), trt.int32, "back") is narrow  # no round trip
+    doubled = st.shape_binary(ctx, "mul", n, 2, "twice")
+    assert st.shape_binary(ctx, "mul", n, 2, "twice_again") is doubled  # the same arithmetic, one layer
+    network.mark_output(doubled)
+    for dims in [(1, 3, 2), (6, 3, 5)]:
+        assert list(_run(network, dims).values())[0].tolist() == 2 * dims[0]
+
+    # another network (torch_tensorrt makes one context per network) never sees these tensors
+    other_builder, other = builder, builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    ctx.net = other
+    y = other.add_input("x", trt.float32, (-1, 3, -1))
+    assert st.shape_of(ctx, y, "a") is not first and _layer_types(other) == ["SHAPE"]
+    assert st.int64_constant(ctx, [4, 5], "c").name not in [t.name for t in (first, second)]
+    assert _layer_types(other) == ["SHAPE", "CONSTANT"]
+
+
+def test_constant_arithmetic_is_folded_on_the_host():
+    builder, network, ctx, x = _network()
+    three, seven = st.int64_constant(ctx, 3, "three"), st.int64_constant(ctx, [7, -7], "seven")
+    folded = st.shape_binary(ctx, "floordiv", seven, three, "div")   # Python floor: [2, -3]
+    assert st.constant_value(ctx, folded) == [2, -3] and "ELEMENTWISE" not in _layer_types(network)
+    assert st.constant_value(ctx, st.shape_binary(ctx, "sub", 10, 4, "sub")) == [6]
+    static = st.shape_of(ctx, network.add_input("s", trt.float32, (2, 5)), "static")
+    assert st.constant_value(ctx, static) == [2, 5] and "SHAPE" not in _layer_types(network)
+    assert st.constant_value(ctx, st.concat_shapes(ctx, [static, seven], "cat")) == [2, 5, 7, -7]
+    assert st.constant_value(ctx, st.gather_dims(ctx, static, [1, 0], "pick")) == [5, 2]
+    # a constant division by zero is not folded: it stays a layer (as before), and no exception is raised here
+    by_zero = st.shape_binary(ctx, "floordiv", seven, 0, "zero")
+    assert st.constant_value(ctx, by_zero) is None and "ELEMENTWISE" in _layer_types(network)
+    out = st.shape_binary(ctx, "add", folded, st.dim_of(ctx, x, 2, "w"), "mixed")   # a run-time value stays a layer
+    network.mark_output(out)
+    for dims in [(1, 3, 2), (2, 3, 9)]:
+        feeds = {"x": torch.randn(dims), "s": torch.randn(2, 5)}
+        assert list(execute_network(network, feeds, cache=False).values())[0].tolist() == [2 + dims[2], -3 + dims[2]]
+
+
+def test_assertions_that_always_hold_are_dropped_the_others_kept():
+    builder, network, ctx, x = _network()
+    n = st.dim_of(ctx, x, 0, "n")
+    sizes = st.as_shape_tensor(ctx, [n, 1, st.shape_binary(ctx, "add", n, 2, "n2")], "sizes")
+    st.assert_shape(ctx, st.shape_compare(ctx, "gt", sizes, -1, "nonneg"), "negative size", "full")
+    st.assert_shape(ctx, st.shape_compare(ctx, "lt", -1, n, "nonneg"), "negative size", "full")
+    assert "ASSERTION" not in _layer_types(network)  # sizes read from a shape are never negative
+    st.assert_shape(ctx, st.shape_compare(ctx, "gt", n, 0, "positive"), "empty", "full")  # n may be 0
+    smaller = st.shape_binary(ctx, "sub", n, 1, "less")   # sub: no bound known, so the check stays
+    st.assert_shape(ctx, st.shape_compare(ctx, "gt", smaller, -2, "less"), "negative", "full")
+    assert _layer_types(network).count("ASSERTION") == 2
+    network.mark_output(sizes)
+    assert list(_run(network, (3, 3, 2)).values())[0].tolist() == [3, 1, 5]
+    with pytest.raises(Exception, match="empty|negative"):
+        _run(network, (0, 3, 2))

@@ -13,7 +13,7 @@ from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
 
 from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
 from .errors import fail
-from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, host_tensor, name_layer
+from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, cast, host_tensor, reuse
 
 
 
@@ -65,18 +65,15 @@ def output_dtype(ctx: Any, target: Any, name: str, fallback: Optional[torch.dtyp
 
 def cast_to(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -> "trt.ITensor":
     """``tensor`` as ``dtype`` (no layer when it already is)."""
-    if tensor.dtype == dtype:
-        return tensor
-    layer = ctx.net.add_cast(tensor, dtype)
-    name_layer(layer, name, f"cast_{dtype}")
-    return layer.get_output(0)
+    return cast(ctx, tensor, dtype, name)
 
 
 def typed_constant(ctx: Any, value: Any, dtype: "trt.DataType", name: str, rank: int = 0) -> "trt.ITensor":
     """A constant ``value`` of TensorRT type ``dtype`` with ``rank`` dims of size 1."""
     torch_dtype = TRT_TO_TORCH[dtype]
     tensor = host_tensor(value, torch_dtype, [1] * rank)
-    return get_trt_tensor(ctx, tensor, f"{name}/value#{next(_layer_ids)}", min_rank=rank)
+    key = ("typed constant", dtype, rank, tensor.numpy().tobytes())
+    return reuse(ctx, key, lambda: get_trt_tensor(ctx, tensor, f"{name}/value#{next(_layer_ids)}", min_rank=rank))
 
 
 __all__ = [

@@ -191,6 +191,33 @@ def _cubic_axis(ctx: Any, x: "trt.ITensor", axis: int, geometry: _Axis, scale: O
     return _weighted_sum(ctx, x, axis, taps, name)
 
 
+def _resize_layer(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", mode: str, align_corners: bool,
+                  name: str) -> "trt.ITensor":
+    """The linear modes and bicubic resized to a run-time ``size`` (no scales): one ``IResizeLayer``.
+
+    Its coordinate formulas are aten's: ``(dst + 0.5) * in / out - 0.5`` (HALF_PIXEL) or ``dst * (in - 1) /
+    (out - 1)`` (ALIGN_CORNERS, and index 0 for a single output, the UPPER selector), taps outside the input
+    read the edge (aten clamps the coordinate at 0, or the tap index for bicubic: the same values), bicubic
+    with A = -0.75. Only where the two compute the coordinate in a different float order can they differ,
+    and these modes are continuous in the coordinate, so by float rounding only; nearest is not (one ulp
+    picks another pixel) and keeps aten's exact float32 formula with gathers, as do explicit scales, which
+    ``IResizeLayer`` cannot take together with a run-time size."""
+    leading = gather_dims(ctx, shape_of(ctx, x, name), [0, 1], name)
+    layer = ctx.net.add_resize(x)
+    layer.set_input(1, concat_shapes(ctx, [leading, size], name))
+    layer.resize_mode = trt.InterpolationMode.CUBIC if mode == "bicubic" else trt.InterpolationMode.LINEAR
+    if align_corners:
+        layer.coordinate_transformation = trt.ResizeCoordinateTransformation.ALIGN_CORNERS
+        layer.selector_for_single_pixel = trt.ResizeSelector.UPPER
+    else:
+        layer.coordinate_transformation = trt.ResizeCoordinateTransformation.HALF_PIXEL
+        layer.selector_for_single_pixel = trt.ResizeSelector.FORMULA
+    layer.cubic_coeff = _CUBIC_A
+    layer.exclude_outside = False
+    name_layer(layer, name, f"resize_{mode}")
+    return pin_float32(ctx, layer).get_output(0)
+
+
 #: mode -> number of spatial dims it needs (None: 1 to 3)
 _MODES = {"nearest": None, "linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
@@ -220,6 +247,8 @@ def convert_interpolate_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name:
     if interpolating:
         # aten accumulates reduced-precision inputs in float32 (opmath) too.
         x = cast_to(ctx, x, trt.float32, name)
+    if interpolating and scales is None:
+        return cast_to(ctx, _resize_layer(ctx, x, size, mode, align_corners, name), original, name)
     in_shape = shape_of(ctx, x, name)
     for position in range(spatial):
         axis = 2 + position

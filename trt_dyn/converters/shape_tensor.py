@@ -20,7 +20,7 @@ elementwise/gather/concatenation, which is all these helpers use.
 from __future__ import annotations
 
 import itertools
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -36,6 +36,55 @@ _INTEGER_TRT = (trt.int32, trt.int64, trt.int8) if hasattr(trt, "int8") else (tr
 
 class ShapeValueError(TypeError):
     """A value cannot be used as a shape: wrong type, rank or dtype. Names the offending value."""
+
+
+def _memo(ctx: Any) -> Dict[Any, Any]:
+    """The memo of the shape layers the helpers below added to ``ctx.net``: one shape layer per tensor, one
+    constant per value, one cast / reshape / gather per source. Kept on ``ctx`` and tied to its network, so
+    nothing is reused across networks; keys hold the source ITensors, so their Python wrappers (whose ids
+    hash them) live as long as the memo. A ``ctx`` that takes no attributes gets no reuse."""
+    memo = getattr(ctx, "_trt_dyn_shape_memo", None)
+    if memo is None or memo[0] is not ctx.net:
+        memo = (ctx.net, {})
+        try:
+            ctx._trt_dyn_shape_memo = memo
+        except AttributeError:
+            return {}
+    return memo[1]
+
+
+def reuse(ctx: Any, key: Any, make: Callable[[], "trt.ITensor"]) -> "trt.ITensor":
+    """``make()``'s tensor, made once per network and ``key`` (a tuple of ITensors and hashable values)."""
+    memo = _memo(ctx)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = make()
+    return found
+
+
+def constant_value(ctx: Any, tensor: "trt.ITensor") -> Optional[List[int]]:
+    """The values of an int64 constant made by :func:`int64_constant` on this network (flattened), else None."""
+    return _memo(ctx).get(("int64 value", tensor))
+
+
+def lower_bound(ctx: Any, value: Any) -> Optional[int]:
+    """A lower bound of every entry of a size value, known while building: Python ints and this network's
+    constants are their own; sizes read from shapes are >= 0, and the bound follows them through gathers,
+    reshapes, casts, concatenations and ``add mul max min floordiv``. None when nothing is known."""
+    if _is_int(value):
+        return int(value)
+    if not isinstance(value, trt.ITensor):
+        return None
+    known = constant_value(ctx, value)
+    if known is not None:
+        return min(known) if known else None
+    return _memo(ctx).get(("lower bound", value))
+
+
+def _bounded(ctx: Any, tensor: "trt.ITensor", bound: Optional[int]) -> "trt.ITensor":
+    if bound is not None and constant_value(ctx, tensor) is None:
+        _memo(ctx)[("lower bound", tensor)] = bound
+    return tensor
 
 
 def name_layer(layer: "trt.ILayer", name: str, what: str) -> "trt.ILayer":
@@ -77,9 +126,48 @@ def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "t
     from torch_tensorrt.dynamo.conversion.converter_utils import create_constant
 
     array = host_tensor(values, torch.int64)
-    return create_constant(
-        ctx, array, f"{name}/const#{next(_layer_ids)}", torch.int64, min_rank=array.dim()
-    )
+    key = ("int64 constant", array.dim(), tuple(array.reshape(-1).tolist()))
+
+    def make() -> "trt.ITensor":
+        tensor = create_constant(ctx, array, f"{name}/const#{next(_layer_ids)}", torch.int64, min_rank=array.dim())
+        _memo(ctx)[("int64 value", tensor)] = list(key[2])
+        return tensor
+
+    return reuse(ctx, key, make)
+
+
+def _widening(source: "trt.DataType", target: "trt.DataType") -> bool:
+    """A cast from ``source`` to ``target`` that every value survives unchanged (so casting back restores it)."""
+    order = {trt.bool: 0, trt.int32: 2, trt.int64: 3, trt.float16: 10, trt.float32: 11}
+    if hasattr(trt, "int8"):
+        order[trt.int8] = 1
+    if source not in order or target not in order:
+        return False
+    if source == trt.bool:
+        return True
+    return (order[source] < 10) == (order[target] < 10) and order[source] < order[target]
+
+
+def cast(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -> "trt.ITensor":
+    """``tensor`` as ``dtype``: no layer when it already is, one Cast per tensor and type on a network, and a
+    widening cast undone by reading its source (int32 -> int64 -> int32 costs nothing)."""
+    if tensor.dtype == dtype:
+        return tensor
+    memo = _memo(ctx)
+    source = memo.get(("cast source", tensor))
+    if source is not None and source.dtype == dtype:
+        return source
+
+    def make() -> "trt.ITensor":
+        result = name_layer(ctx.net.add_cast(tensor, dtype), name, f"cast_{dtype}").get_output(0)
+        if _widening(tensor.dtype, dtype):
+            memo[("cast source", result)] = tensor
+        return result
+
+    result = reuse(ctx, ("cast", tensor, dtype), make)
+    if dtype == trt.int64 and tensor.dtype in _INTEGER_TRT:
+        _bounded(ctx, result, lower_bound(ctx, tensor))
+    return result
 
 
 def cast_int64(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -88,9 +176,7 @@ def cast_int64(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         return tensor
     if tensor.dtype not in _INTEGER_TRT:
         raise ShapeValueError(f"{name}: a shape value must be an integer tensor, got {tensor.dtype}")
-    layer = ctx.net.add_cast(tensor, trt.int64)
-    name_layer(layer, name, "cast_int64")
-    return layer.get_output(0)
+    return cast(ctx, tensor, trt.int64, name)
 
 
 def to_1d(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -100,10 +186,16 @@ def to_1d(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         return tensor
     if rank != 0:
         raise ShapeValueError(f"{name}: expected a 0-d or 1-d shape value, got rank {rank}")
-    layer = ctx.net.add_shuffle(tensor)
-    layer.reshape_dims = (1,)
-    name_layer(layer, name, "to_1d")
-    return layer.get_output(0)
+    value = constant_value(ctx, tensor)
+    if value is not None:
+        return int64_constant(ctx, value, name)
+
+    def make() -> "trt.ITensor":
+        layer = ctx.net.add_shuffle(tensor)
+        layer.reshape_dims = (1,)
+        return name_layer(layer, name, "to_1d").get_output(0)
+
+    return _bounded(ctx, reuse(ctx, ("to_1d", tensor), make), lower_bound(ctx, tensor))
 
 
 def to_scalar(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -113,10 +205,16 @@ def to_scalar(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         return tensor
     if rank != 1 or tensor.shape[0] not in (1, -1):
         raise ShapeValueError(f"{name}: expected one size, got a tensor of shape {tuple(tensor.shape)}")
-    layer = ctx.net.add_shuffle(tensor)
-    layer.reshape_dims = trt.Dims()
-    name_layer(layer, name, "to_scalar")
-    return layer.get_output(0)
+    value = constant_value(ctx, tensor)
+    if value is not None and len(value) == 1:
+        return int64_constant(ctx, value[0], name)
+
+    def make() -> "trt.ITensor":
+        layer = ctx.net.add_shuffle(tensor)
+        layer.reshape_dims = trt.Dims()
+        return name_layer(layer, name, "to_scalar").get_output(0)
+
+    return _bounded(ctx, reuse(ctx, ("to_scalar", tensor), make), lower_bound(ctx, tensor))
 
 
 def _is_int(value: Any) -> bool:
@@ -193,27 +291,38 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
     parts = list(parts)
     if len(parts) == 1:
         return parts[0]
+    known = [constant_value(ctx, part) for part in parts]
+    if all(values is not None for values in known):
+        return int64_constant(ctx, [value for values in known for value in values], name)
     layer = ctx.net.add_concatenation(parts)
     layer.axis = 0
     name_layer(layer, name, "concat_shape")
-    return layer.get_output(0)
+    bounds = [lower_bound(ctx, part) for part in parts]
+    return _bounded(ctx, layer.get_output(0), None if None in bounds else min(bounds))
 
 
 def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
     """The run-time shape of ``tensor`` as a 1-d int64 ITensor (length = rank)."""
-    layer = ctx.net.add_shape(tensor)
-    name_layer(layer, name, "shape")
-    return cast_int64(ctx, layer.get_output(0), name)
+    if all(size >= 0 for size in tensor.shape):
+        return int64_constant(ctx, [int(size) for size in tensor.shape], name)
+    shape = reuse(ctx, ("shape", tensor), lambda: name_layer(ctx.net.add_shape(tensor), name, "shape").get_output(0))
+    return _bounded(ctx, cast_int64(ctx, _bounded(ctx, shape, 0), name), 0)
 
 
 def gather_dims(
     ctx: Any, shape: "trt.ITensor", dims: Union[int, Sequence[int]], name: str
 ) -> "trt.ITensor":
     """Entries ``dims`` of a 1-d shape tensor: 0-d for an int, 1-d for a list of ints."""
-    indices = int64_constant(ctx, dims if isinstance(dims, int) else list(dims), name)
-    layer = ctx.net.add_gather(shape, indices, 0)
-    name_layer(layer, name, "gather_dims")
-    return layer.get_output(0)
+    picked = dims if isinstance(dims, int) else tuple(dims)
+    known = constant_value(ctx, shape)
+    if known is not None:
+        return int64_constant(ctx, known[picked] if isinstance(picked, int) else [known[d] for d in picked], name)
+
+    def make() -> "trt.ITensor":
+        indices = int64_constant(ctx, picked if isinstance(picked, int) else list(picked), name)
+        return name_layer(ctx.net.add_gather(shape, indices, 0), name, "gather_dims").get_output(0)
+
+    return _bounded(ctx, reuse(ctx, ("gather_dims", shape, picked), make), lower_bound(ctx, shape))
 
 
 def dim_of(ctx: Any, tensor: "trt.ITensor", dim: int, name: str) -> "trt.ITensor":
@@ -263,11 +372,75 @@ def shape_binary(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
     """
     if op not in _BINARY:
         raise ValueError(f"{name}: unknown shape operation {op!r}; one of {sorted(_BINARY)}")
+    folded = _fold_on_host(ctx, op, a, b, name)
+    if folded is not None:
+        return folded
 
     left, right = _freeze_pair(ctx, a, b, name)
-    layer = ctx.net.add_elementwise(left, right, _BINARY[op])
-    name_layer(layer, name, op)
-    return layer.get_output(0)
+    return _bounded(ctx, _elementwise(ctx, left, right, _BINARY[op], name, op), _bound_of(op, lower_bound(ctx, a),
+                                                                                        lower_bound(ctx, b)))
+
+
+def _bound_of(op: str, a: Optional[int], b: Optional[int]) -> Optional[int]:
+    """A lower bound of ``a op b`` from lower bounds of the operands (None: unknown)."""
+    if op == "max":
+        return max(bound for bound in (a, b, None) if bound is not None) if (a, b) != (None, None) else None
+    if a is None or b is None:
+        return None
+    if op == "add":
+        return a + b
+    if op == "min":
+        return min(a, b)
+    if op == "mul" and a >= 0 and b >= 0:
+        return a * b
+    if op == "floordiv" and a >= 0 and b >= 1:
+        return 0
+    return None
+
+
+def _elementwise(ctx: Any, left: "trt.ITensor", right: "trt.ITensor", operation: Any, name: str,
+                 what: str) -> "trt.ITensor":
+    """One elementwise layer per operation and operands on a network (the same size arithmetic written twice,
+    e.g. by two nodes or a guard repeating a subexpression, is computed once)."""
+    return reuse(ctx, ("elementwise", operation, left, right),
+                 lambda: name_layer(ctx.net.add_elementwise(left, right, operation), name, what).get_output(0))
+
+
+_ON_HOST = {
+    "add": lambda x, y: x + y,
+    "sub": lambda x, y: x - y,
+    "mul": lambda x, y: x * y,
+    "floordiv": lambda x, y: x // y,  # Python's floor, as FLOOR_DIV
+    "max": max,
+    "min": min,
+}
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _fold_on_host(ctx: Any, op: str, a: Any, b: Any, name: str) -> Optional["trt.ITensor"]:
+    """``op`` computed here when both operands are known ints (Python ints or this network's int64 constants):
+    one constant instead of an elementwise layer. None when an operand is a run-time value, on a division by
+    zero or an int64 overflow (those stay layers, as they would have been)."""
+    operands = []
+    for value in (a, b):
+        if _is_int(value):
+            operands.append((None, [int(value)]))
+        elif isinstance(value, trt.ITensor) and constant_value(ctx, value) is not None:
+            operands.append((len(value.shape), constant_value(ctx, value)))
+        else:
+            return None
+    (rank_a, xs), (rank_b, ys) = operands
+    if not xs or not ys or len(xs) != len(ys) and 1 not in (len(xs), len(ys)):
+        return None
+    length = max(len(xs), len(ys))
+    xs, ys = xs * (length // len(xs)), ys * (length // len(ys))
+    if op == "floordiv" and 0 in ys:
+        return None
+    result = [_ON_HOST[op](x, y) for x, y in zip(xs, ys)]
+    if any(not _INT64[0] <= v <= _INT64[1] for v in result):
+        return None
+    rank = max(rank for rank in (rank_a, rank_b, 0) if rank is not None)
+    return int64_constant(ctx, result if rank == 1 else result[0], name)
 
 
 _COMPARE = {
@@ -280,10 +453,49 @@ _COMPARE = {
 def shape_compare(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
     """Elementwise comparison (``lt gt eq``) of sizes/shapes; a bool ITensor (ints frozen as in
     :func:`shape_binary`)."""
+    if _always_true(ctx, op, a, b):
+        shape = _result_shape(a, b)
+        if shape is not None:
+            return _true_constant(ctx, shape, name)
     left, right = _freeze_pair(ctx, a, b, name)
-    layer = ctx.net.add_elementwise(left, right, _COMPARE[op])
-    name_layer(layer, name, op)
-    return layer.get_output(0)
+    return _elementwise(ctx, left, right, _COMPARE[op], name, op)
+
+
+def _always_true(ctx: Any, op: str, a: Any, b: Any) -> bool:
+    """``a > b`` or ``a < b`` holds for every run-time size: proved from lower bounds and constants."""
+    if op not in ("gt", "lt"):
+        return False
+    low, high = (a, b) if op == "gt" else (b, a)  # low > high is the claim
+    high_values = [int(high)] if _is_int(high) else (constant_value(ctx, high) if isinstance(high, trt.ITensor)
+                                                       else None)
+    bound = lower_bound(ctx, low)
+    return bool(high_values) and bound is not None and bound > max(high_values)
+
+
+def _result_shape(a: Any, b: Any) -> Optional[tuple]:
+    """The static shape of an elementwise result of two size values (None when a length is dynamic)."""
+    shapes = [tuple(v.shape) for v in (a, b) if isinstance(v, trt.ITensor)]
+    if any(len(shape) > 1 or (shape and shape[0] < 0) for shape in shapes):
+        return None
+    lengths = [shape[0] for shape in shapes if shape]
+    return (max(lengths),) if lengths else ()
+
+
+def _true_constant(ctx: Any, shape: tuple, name: str) -> "trt.ITensor":
+    """A bool constant of ``shape``, all true, known as such on this network (assertions on it are dropped)."""
+    from torch_tensorrt.dynamo.conversion.converter_utils import create_constant
+
+    def make() -> "trt.ITensor":
+        values = host_tensor(True, torch.bool).expand(shape).contiguous() if shape else host_tensor(True, torch.bool)
+        tensor = create_constant(ctx, values, f"{name}/true#{next(_layer_ids)}", torch.bool, min_rank=len(shape))
+        _memo(ctx)[("always true", tensor)] = True
+        return tensor
+
+    return reuse(ctx, ("true constant", shape), make)
+
+
+def _known_true(ctx: Any, condition: "trt.ITensor") -> bool:
+    return bool(_memo(ctx).get(("always true", condition)))
 
 
 def shape_where(ctx: Any, condition: "trt.ITensor", a: Any, b: Any, name: str) -> "trt.ITensor":
@@ -291,9 +503,8 @@ def shape_where(ctx: Any, condition: "trt.ITensor", a: Any, b: Any, name: str) -
     left, right = _freeze_pair(ctx, a, b, name)
     if len(condition.shape) != len(left.shape):
         condition, left, right = (to_1d(ctx, t, name) for t in (condition, left, right))
-    layer = ctx.net.add_select(condition, left, right)
-    name_layer(layer, name, "where")
-    return layer.get_output(0)
+    return reuse(ctx, ("where", condition, left, right),
+                 lambda: name_layer(ctx.net.add_select(condition, left, right), name, "where").get_output(0))
 
 
 def shape_clamp(ctx: Any, value: Any, low: Any, high: Any, name: str) -> "trt.ITensor":
@@ -307,14 +518,17 @@ def _fold_logical(ctx: Any, conditions: Sequence["trt.ITensor"], operation: Any,
     for other in conditions[1:]:
         if len(other.shape) != len(result.shape):
             result, other = to_1d(ctx, result, name), to_1d(ctx, other, name)
-        layer = ctx.net.add_elementwise(result, other, operation)
-        name_layer(layer, name, label)
-        result = layer.get_output(0)
+        result = _elementwise(ctx, result, other, operation, name, label)
     return result
 
 
 def shape_all(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.ITensor":
     """Logical AND of bool conditions (equal ranks, or 0-d against 1-d)."""
+    needed = [condition for condition in conditions if not _known_true(ctx, condition)]
+    if len(needed) == 1 and len(needed[0].shape) >= max(len(condition.shape) for condition in conditions):
+        return needed[0]
+    if not needed:
+        return max(conditions, key=lambda condition: len(condition.shape))
     return _fold_logical(ctx, conditions, trt.ElementWiseOperation.AND, "and", name)
 
 
@@ -324,9 +538,8 @@ def shape_or(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.I
 
 
 def shape_not(ctx: Any, condition: "trt.ITensor", name: str) -> "trt.ITensor":
-    layer = ctx.net.add_unary(condition, trt.UnaryOperation.NOT)
-    name_layer(layer, name, "not")
-    return layer.get_output(0)
+    return reuse(ctx, ("not", condition),
+                 lambda: name_layer(ctx.net.add_unary(condition, trt.UnaryOperation.NOT), name, "not").get_output(0))
 
 
 def assert_shape(ctx: Any, condition: "trt.ITensor", message: str, name: str) -> None:
@@ -336,6 +549,8 @@ def assert_shape(ctx: Any, condition: "trt.ITensor", message: str, name: str) ->
     PyTorch would reject (an index out of range, a division by zero) is an error, never a
     silently wrong result. ``condition`` must be computed from shapes only.
     """
+    if _known_true(ctx, condition):
+        return
     layer = ctx.net.add_assertion(condition, f"{name}: {message}")
     name_layer(layer, name, "assert")
 
@@ -360,6 +575,7 @@ def python_mod(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
 __all__ = [
     "ShapeValueError",
     "pin_float32",
+    "reuse",
     "assert_shape",
     "shape_all",
     "shape_not",
@@ -372,8 +588,10 @@ __all__ = [
     "shape_where",
     "as_shape_tensor",
     "as_scalar_tensor",
+    "cast",
     "cast_int64",
     "concat_shapes",
+    "constant_value",
     "dim_of",
     "gather_dims",
     "int64_constant",
