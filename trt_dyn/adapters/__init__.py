@@ -4,6 +4,7 @@ See docs/adapters.md. Every adapter undoes what it changed when its block (or ca
 """
 
 from .export import export_image_model
+from .swin import ExportableSwin, swin_export_mode
 from .torchvision_detection import (
     NMS_MODES,
     DetectorOutputs,
@@ -13,4 +14,4 @@ from .torchvision_detection import (
 )
 
 __all__ = ["detection_export_mode", "topk_instead_of_nms", "DetectorOutputs", "export_image_model", "NMS_MODES",
-           "TopkInsteadOfNmsWarning"]
+           "TopkInsteadOfNmsWarning", "swin_export_mode", "ExportableSwin"]
