@@ -12,7 +12,9 @@ Sections (``--only`` picks some; default all):
 * ``fallback``: TensorRT layers emitted per fallback converter at several profiles;
 * ``coverage``: engines and nodes left to PyTorch with and without ``import trt_dyn`` on the test pattern
   suite (upstream measured in a subprocess that never loads trt_dyn's registrations);
-* ``nms``: exact NMS in the engine (``nms_cost.py``): layers, build time, loop steps and executor time vs N.
+* ``nms``: exact NMS in the engine (``nms_cost.py``): layers, build time, loop steps and executor time vs N;
+* ``onnx_layers``: network layers per dynamic-shape subject, the ONNX route (``torch.onnx`` + TensorRT's
+  ``OnnxParser``) vs trt_dyn vs torch_tensorrt alone (``onnx_layers.py``).
 
 The Cascade replica is exported and compiled once with H, W dynamic; that compile is the "1 dynamic
 build" of ``build_once``, the compile the lowering share is taken from, the engine the executor runs and
@@ -42,7 +44,7 @@ import trt_dyn  # noqa: E402,F401  (no-GPU shim before torch_tensorrt)
 from _common import machine_record, markdown_table, timed, write_json  # noqa: E402
 
 DEFAULT_OUT = os.path.join(HERE, "results", "latest.json")
-SECTIONS = ("build_once", "lowering", "executor", "fallback", "coverage", "nms", "zoo")
+SECTIONS = ("build_once", "lowering", "executor", "fallback", "coverage", "nms", "zoo", "onnx_layers")
 CASCADE_COVERAGE_NAME = "Cascade Mask R-CNN replica (256..768)"
 
 
@@ -257,6 +259,20 @@ def section_zoo(config: Dict[str, Any], cascade: Optional[CascadeCompile]) -> Di
     return result
 
 
+def section_onnx_layers(config: Dict[str, Any], cascade: Optional[CascadeCompile]) -> Dict[str, Any]:
+    import onnx_layers
+
+    reuse = None
+    if cascade is not None:
+        # the replica's compile of this run stands for its trt_dyn count
+        (engine,) = cascade.get()["compiled"].engines
+        reuse = {CASCADE_COVERAGE_NAME: {"built": True, "layers": engine.num_layers,
+                                         "layer_types": onnx_layers.layer_types(engine.network)}}
+    result = onnx_layers.run(config["tiny"], trt_dyn_layers=reuse)
+    result["table"] = onnx_layers.table(result)
+    return result
+
+
 RUNNERS: Dict[str, Callable[[Dict[str, Any], Optional[CascadeCompile]], Dict[str, Any]]] = {
     "build_once": section_build_once,
     "lowering": section_lowering,
@@ -265,6 +281,7 @@ RUNNERS: Dict[str, Callable[[Dict[str, Any], Optional[CascadeCompile]], Dict[str
     "coverage": section_coverage,
     "nms": section_nms,
     "zoo": section_zoo,
+    "onnx_layers": section_onnx_layers,
 }
 TITLES = {
     "build_once": "1. Build once vs rebuild per shape",
@@ -274,6 +291,7 @@ TITLES = {
     "coverage": "5. Coverage vs upstream torch_tensorrt",
     "nms": "6. Exact NMS in the engine: cost vs box count",
     "zoo": "7. Model zoo: torchvision detectors, DeepLabV3, Swin, ViT with dynamic H and W",
+    "onnx_layers": "8. Network layers: the ONNX route vs trt_dyn vs torch_tensorrt alone",
 }
 
 

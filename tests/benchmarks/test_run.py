@@ -77,6 +77,16 @@ def test_tiny_run_writes_every_section(tmp_path, capsys):
     assert len(vit["sizes"]) == 3 and all(size["ok"] and size["max_rel"] < 1e-4 for size in vit["sizes"].values())
     assert not vit["upstream"]["full_compilation"]["ok"]
 
+    layers = {row["subject"]: row for row in sections["onnx_layers"]["rows"]}
+    topk, nonzero = layers["TopKMin (k = min(100, N))"], layers["NonzeroGather x[nonzero(m)]"]
+    assert topk["onnx"]["built"] and topk["trt_dyn"]["built"] and topk["onnx"]["layers"] > 0
+    assert topk["ratio_trt_dyn_over_onnx"] == topk["trt_dyn"]["layers"] / topk["onnx"]["layers"]
+    assert sum(topk["trt_dyn"]["layer_types"].values()) == topk["trt_dyn"]["layers"]
+    # TensorRT-RTX's ONNX parser has no NonZero; trt_dyn builds it from native layers
+    assert not nonzero["onnx"]["built"] and "NonZero" in nonzero["onnx"]["error"] and nonzero["trt_dyn"]["built"]
+    assert "ratio_trt_dyn_over_onnx" not in nonzero and "NonzeroGather" in sections["onnx_layers"]["table"]
+    assert not topk["upstream"]["built"]  # torch_tensorrt alone leaves topk to PyTorch
+
 
 def load_fallback_cases():
     import fallback_cost
