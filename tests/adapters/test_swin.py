@@ -61,7 +61,7 @@ def test_torchvision_block_alone_exports_only_the_traced_side():
 
 def test_adapted_swin_equals_torchvision_bitwise():
     torch.manual_seed(0)
-    model = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 1, 2, 2],
+    model = SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 1, 1, 1],
                             window_size=[7, 7], stochastic_depth_prob=0.0, num_classes=5).eval()
     adapted = ExportableSwin(model).eval()
     # 224 and 227: the last stage is one window (no shift); 228 and up: two windows
