@@ -148,3 +148,42 @@ def test_adapter_decodes_the_models_keypoints_and_restores_torchvision():
             raise RuntimeError("boom")
     assert roi_heads_module.keypointrcnn_inference is original
     assert "forward" not in vars(detector.roi_heads)
+
+
+def test_no_detections():
+    keypoints, scores = heatmaps_to_keypoints_bounded(torch.zeros(0, 17, HEATMAP, HEATMAP), torch.zeros(0, 4), 64, 64)
+    assert keypoints.shape == (0, 17, 3) and scores.shape == (0, 17)
+
+
+class KeypointDecoding(torch.nn.Module):
+    """The decoding alone: detections and image size dynamic (boxes and heatmaps packed in one input)."""
+
+    keypoints = 3
+
+    def forward(self, image, packed):
+        maps = packed[:, 4:].reshape(-1, self.keypoints, HEATMAP, HEATMAP)
+        return heatmaps_to_keypoints_bounded(maps, packed[:, :4], image.shape[-2], image.shape[-1])
+
+
+def _packed(count, height, width, seed):
+    generator = torch.Generator().manual_seed(seed)
+    maps = _heatmaps(count, KeypointDecoding.keypoints, generator).flatten(1)
+    boxes = _boxes(max(count, 3), height, width, generator)[-count:]
+    return torch.cat([boxes, maps], dim=1)
+
+
+def test_keypoint_decoding_compiles_to_one_engine_and_matches_eager():
+    """One engine, no PyTorch node (no gather, no top-k: one-hot selects and a min over positions); the executor
+    gives eager's values bit for bit at the smallest and largest sizes and an odd one."""
+    from trt_dyn.testing import compile_cpu
+
+    count = torch.export.Dim("count", min=1, max=12)
+    height, width = torch.export.Dim("height", min=32, max=128), torch.export.Dim("width", min=32, max=128)
+    program = torch.export.export(KeypointDecoding(), (torch.rand(1, 3, 64, 96), _packed(5, 64, 96, 0)),
+                                  dynamic_shapes=({2: height, 3: width}, {0: count}))
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    assert compiled.num_trt_engines == 1 and compiled.pytorch_nodes == []
+    for count, h, w in [(2, 32, 32), (12, 128, 128), (7, 97, 61)]:
+        inputs = (torch.rand(1, 3, h, w), _packed(count, h, w, seed=count))
+        for got, want in zip(compiled(*inputs), KeypointDecoding()(*inputs)):
+            assert torch.equal(got, want)
