@@ -102,7 +102,12 @@ class _Axis:
         self.in_f = to_1d(ctx, cast_to(ctx, in_size, trt.float32, name), name)
         self.out_f = to_1d(ctx, cast_to(ctx, out_size, trt.float32, name), name)
         self.last = shape_binary(ctx, "sub", in_size, 1, name)
-        self.same_size = to_1d(ctx, shape_compare(ctx, "eq", out_size, in_size, name), name)
+        self._ctx = ctx
+
+    @property
+    def same_size(self) -> "trt.ITensor":
+        """``out == in`` as a [1] bool (only the linear modes with a scale read it: made on first use)."""
+        return to_1d(self._ctx, shape_compare(self._ctx, "eq", self.out_size, self.in_size, self.name), self.name)
 
 
 def _nearest_axis(ctx: Any, x: "trt.ITensor", axis: int, geometry: _Axis, scale: Optional[float],
