@@ -80,3 +80,15 @@ def test_torchvision_restored_on_exit_and_on_error():
         with swin_export_mode():
             raise ValueError("inside")
     assert swin_transformer.shifted_window_attention is original
+
+
+def test_swin_v2_calls_go_to_torchvision():
+    from torchvision.models.swin_transformer import PatchMergingV2, SwinTransformerBlockV2
+
+    torch.manual_seed(0)
+    model = SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[2, 2], num_heads=[1, 1], window_size=[7, 7],
+                            stochastic_depth_prob=0.0, num_classes=5, block=SwinTransformerBlockV2,
+                            downsample_layer=PatchMergingV2).eval()
+    x = torch.rand(1, 3, 120, 92)
+    with torch.no_grad():
+        assert torch.equal(ExportableSwin(model)(x), model(x))

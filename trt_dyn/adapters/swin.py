@@ -95,7 +95,7 @@ def shifted_window_attention_sized(
     """torchvision's ``shifted_window_attention`` (Swin V1) with the "one window: no shift" branch computed from
     the sizes instead of decided in Python (see the module doc). Same arguments, same result."""
     if logit_scale is not None:
-        return _ORIGINAL["shifted_window_attention"](
+        return _torchvision_attention()(
             input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads, shift_size,
             attention_dropout, dropout, qkv_bias, proj_bias, logit_scale, training)
     # Size-oblivious reasoning for the contiguity checks of the window views and copies ("is this count 1?"):
@@ -155,13 +155,20 @@ def _attention(input, qkv_weight, proj_weight, relative_position_bias, window_si
 _ORIGINAL = {}
 
 
+def _torchvision_attention():
+    """torchvision's own ``shifted_window_attention`` (also when called outside :func:`swin_export_mode`)."""
+    from torchvision.models import swin_transformer
+
+    return _ORIGINAL.setdefault("shifted_window_attention", swin_transformer.shifted_window_attention)
+
+
 @contextlib.contextmanager
 def swin_export_mode() -> Iterator[None]:
     """Replace torchvision's Swin (V1) shifted-window attention by :func:`shifted_window_attention_sized` while
     the block runs (every original restored on exit, also on error)."""
     from torchvision.models import swin_transformer
 
-    _ORIGINAL.setdefault("shifted_window_attention", swin_transformer.shifted_window_attention)
+    _torchvision_attention()
     with _patched(swin_transformer, "shifted_window_attention", shifted_window_attention_sized):
         yield
 
