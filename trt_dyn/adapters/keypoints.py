@@ -93,7 +93,7 @@ def heatmaps_to_keypoints_bounded(maps: torch.Tensor, rois: torch.Tensor, max_he
     widths = (rois[:, 2] - rois[:, 0]).clamp(min=1)
     heights = (rois[:, 3] - rois[:, 1]).clamp(min=1)
     widths_ceil, heights_ceil = widths.ceil(), heights.ceil()
-    boxes, num_keypoints, map_height, map_width = maps.shape
+    map_height, map_width = maps.shape[-2:]
 
     rows = bicubic_weight_matrices(map_height, heights_ceil, max_height)  # (boxes, max_height, S)
     columns = bicubic_weight_matrices(map_width, widths_ceil, max_width)  # (boxes, max_width, S)
