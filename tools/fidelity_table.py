@@ -1,6 +1,6 @@
 """Regenerate the layer-type coverage table of docs/testing.md from the fidelity suite's cases.
 
-Runs every case of ``tests/testing/test_fidelity_upstream.py`` exactly as the test does (torch_tensorrt's
+Runs every case of ``trt_dyn/testing/fidelity_cases.py`` exactly as ``tests/testing/test_fidelity_upstream.py`` does (torch_tensorrt's
 upstream converters, CPU executor, comparison with eager), records the TensorRT layer types of each
 built network and rewrites the block between the ``fidelity-table`` markers of docs/testing.md.
 
@@ -25,9 +25,9 @@ END = "<!-- fidelity-table:end -->"
 
 
 def collect() -> List[Dict[str, object]]:
-    sys.path.insert(0, os.path.join(ROOT, "tests", "testing"))
+    sys.path.insert(0, ROOT)
     import trt_dyn  # noqa: F401  (shim before torch_tensorrt)
-    import test_fidelity_upstream as suite
+    from trt_dyn.testing import fidelity_cases as suite
 
     from trt_dyn.testing.harness import upstream_converters_only
 
@@ -98,6 +98,15 @@ def render(records: List[Dict[str, object]]) -> str:
         END,
     ]
     return "\n".join(lines)
+
+
+def current_table() -> str:
+    """The table block docs/testing.md holds now (markers included)."""
+    with open(DOC) as handle:
+        text = handle.read()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{DOC} has no {BEGIN} ... {END} block")
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
 
 
 def main(argv: List[str] = None) -> int:
