@@ -23,7 +23,7 @@ class _CallableModule(types.ModuleType):
 
 compile_cpu.__class__ = _CallableModule
 
-_ON_FIRST_USE = ("cpu_backend", "executor", "gpu", "harness", "random_init", "upstream")
+_ON_FIRST_USE = ("cpu_backend", "executor", "fidelity_cases", "gpu", "harness", "random_init", "upstream")
 
 
 def __getattr__(name: str):
