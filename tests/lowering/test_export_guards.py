@@ -113,3 +113,23 @@ def test_unsupported_guard_is_refused_with_its_source():
     h = sympy.Symbol("h", integer=True)
     with pytest.raises(ValueError, match="sin"):
         guard_expression(sympy.Gt(sympy.sin(h), 0))
+
+
+class AddInputs(torch.nn.Module):
+    def forward(self, x, y):
+        return torch.relu(x + y)
+
+
+def test_input_dims_export_unified_must_be_equal():
+    rows = Dim("rows", min=1, max=8)  # one Dim for both: torch.export makes them one symbol
+    program = torch.export.export(AddInputs(), (torch.randn(4, 3), torch.randn(4, 3)),
+                                  dynamic_shapes={"x": {0: rows}, "y": {0: rows}})
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    for n in (1, 5, 8):
+        x, y = torch.randn(n, 3), torch.randn(n, 3)
+        torch.testing.assert_close(compiled(x, y), AddInputs()(x, y))
+    x, y = torch.randn(4, 3), torch.randn(1, 3)  # eager broadcasts; the exported program refuses
+    with pytest.raises(AssertionError):
+        program.module()(x, y)
+    with pytest.raises(AssertionLayerError, match=r"x\.size\(\)\[0\] and y\.size\(\)\[0\] must be equal"):
+        compiled(x, y)

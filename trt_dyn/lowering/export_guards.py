@@ -135,7 +135,9 @@ def input_size_guards(gm: GraphModule) -> List[InputSizeGuard]:
     seen = set()
     guards = []
     for guard in shape_env.guards:
-        expr = guard.expr
+        # symbols torch.export unified (x.size(0) == y.size(0) made s77 into s17) are read as the one kept;
+        # that the input dims holding it are equal is checked by _unified_dims
+        expr = guard.expr.xreplace(shape_env.replacements)
         if expr in seen or not expr.free_symbols or _layout_only(guard):
             continue
         seen.add(expr)
@@ -219,6 +221,20 @@ def guard_expression(expr: Any, vectorised: bool = False) -> Tuple[str, List[Any
     return text(expr), symbols
 
 
+def _unified_dims(gm: GraphModule) -> List[List[Tuple[Node, int]]]:
+    """Input dimensions sharing one symbol (torch.export found them equal); each group has 2 or more."""
+    groups: Dict[Any, List[Tuple[Node, int]]] = {}
+    for node in gm.graph.nodes:
+        if node.op != "placeholder":
+            break
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor):
+            for dim, size in enumerate(value.shape):
+                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+                    groups.setdefault(size.node.expr, []).append((node, dim))
+    return [group for group in groups.values() if len(group) > 1]
+
+
 def _readable(condition: str, symbols: Sequence[Any], dims: Dict[Any, Tuple[Node, int]]) -> str:
     for index in reversed(range(len(symbols))):
         node, dim = dims[symbols[index]]
@@ -277,30 +293,42 @@ def insert_guards(gm: GraphModule, on_missing: Optional[str] = None) -> int:
             raise MissingDynVariantError(report)
         warnings.warn(str(report), stacklevel=2)
     unchecked = {entry.argument for entry in problems}
-    guards = [g for g in input_size_guards(gm) if str(g.expr) not in unchecked] if _dynamo_free() else []
-    if not guards:
+    checks = []  # (condition over v0, v1, ..., the input dims they read, message)
+    if _dynamo_free():
+        dims = _input_dims(gm)
+        for guard in input_size_guards(gm):
+            if str(guard.expr) in unchecked:
+                continue
+            condition, symbols = guard_expression(guard.expr)
+            checks.append((condition, [dims[s] for s in symbols],
+                           f"guard {_readable(condition, symbols, dims)} recorded by torch.export at {guard.source} "
+                           "does not hold for these input sizes (the engine was built for inputs that satisfy it)"))
+        for group in _unified_dims(gm):
+            names = [f"{node.name}.size()[{dim}]" for node, dim in group]
+            checks.append((" and ".join(f"(v0 == v{i})" for i in range(1, len(group))), group,
+                           f"{' and '.join(names)} must be equal: torch.export found them equal and made them "
+                           "one size (an optimization profile cannot say so)"))
+    if not checks:
         return 0
     target = _guarded_output(gm)
     if target is None:
+        if problems or not input_size_guards(gm):
+            return 0  # nothing computed: no traced branch to get wrong
         raise MissingDynVariantError(DynReport(dynamic=True, missing=[
-            _problem(guards[0], "the program has no computed tensor output to attach the engine's check to")]))
+            _problem(input_size_guards(gm)[0], "the program has no computed tensor output to attach the check to")]))
     output, index = target
-    dims = _input_dims(gm)
     flat = list(output.args[0]) if isinstance(output.args[0], (list, tuple)) else [output.args[0]]
     guarded = flat[index]
-    sizes: Dict[Any, Node] = {}
+    sizes: Dict[Tuple[Node, int], Node] = {}
     with gm.graph.inserting_before(output):
-        for guard in guards:
-            condition, symbols = guard_expression(guard.expr)
-            for symbol in symbols:
-                if symbol not in sizes:
-                    node, dim = dims[symbol]
-                    sizes[symbol] = gm.graph.call_function(torch.ops.trt_dyn.sym_size_dyn.default, (node, dim))
-                    sizes[symbol].meta["val"] = torch.ops.trt_dyn.sym_size_dyn.default(node.meta["val"], dim)
-            message = (f"guard {_readable(condition, symbols, dims)} recorded by torch.export at {guard.source} "
-                       f"does not hold for these input sizes (the engine was built for inputs that satisfy it)")
+        for condition, sources, message in checks:
+            for node, dim in sources:
+                if (node, dim) not in sizes:
+                    size = gm.graph.call_function(torch.ops.trt_dyn.sym_size_dyn.default, (node, dim))
+                    size.meta["val"] = torch.ops.trt_dyn.sym_size_dyn.default(node.meta["val"], dim)
+                    sizes[(node, dim)] = size
             new = gm.graph.call_function(torch.ops.trt_dyn.shape_guard_dyn.default,
-                                         (guarded, [sizes[s] for s in symbols], condition, message))
+                                         (guarded, [sizes[source] for source in sources], condition, message))
             new.meta["val"] = guarded.meta["val"]
             new.meta["stack_trace"] = guarded.meta.get("stack_trace")
             guarded = new
@@ -308,7 +336,7 @@ def insert_guards(gm: GraphModule, on_missing: Optional[str] = None) -> int:
     output.args = (type(output.args[0])(flat) if isinstance(output.args[0], (list, tuple)) else guarded,)
     gm.graph.lint()
     gm.recompile()
-    return len(guards)
+    return len(checks)
 
 
 def export_guard_pass(gm: GraphModule, settings_: Any = None) -> GraphModule:
