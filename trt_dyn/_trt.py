@@ -22,13 +22,13 @@ except ModuleNotFoundError as missing:
         "or `pip install trt_dyn[trt]` (full TensorRT: datacenter GPUs)."
     ) from missing
 import tensorrt as trt  # noqa: E402  (the flavour torch_tensorrt selected)
-from torch_tensorrt._features import ENABLED_FEATURES  # noqa: E402
+from ._hooks import enabled_features  # noqa: E402
 
 no_gpu.patch_runtime(trt)
 
 import torch  # noqa: E402
 
-IS_RTX: bool = bool(ENABLED_FEATURES.tensorrt_rtx)
+IS_RTX: bool = bool(enabled_features().tensorrt_rtx)
 
 #: TensorRT data types with an exact torch counterpart (both flavours have all of these)
 TRT_TO_TORCH = {

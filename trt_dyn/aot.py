@@ -28,18 +28,19 @@ a file can be checked without a GPU (:func:`read_file`).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import hashlib
 import json
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
 from . import no_gpu
+from ._hooks import (decode_packed_engine, export_with_live_engines, export_with_packed_engines, is_packed_engine,
+                     loading_engines_packed, segments_converted_by, target_device_properties)
 from ._trt import FLAVOR, torch_tensorrt, trt
 from .build import BuiltEngine, capture_builds, default_settings
 from .inputs import resolve_inputs
@@ -100,33 +101,27 @@ def _gpu_present() -> bool:
 @contextlib.contextmanager
 def _host_conversion() -> Iterator[None]:
     """torch_tensorrt's convert_module, leaving the engine undeserialized; PyTorch segments stay on the CPU."""
-    from torch_tensorrt.dynamo import _compiler
 
-    original_convert = _compiler.convert_module
+    def on_host(original_convert: Callable) -> Callable:
+        def convert_module_on_host(module: Any, inputs: Sequence[Any], settings: Any = None, name: str = "",
+                                   engine_cache: Any = None) -> Any:
+            # lazy_engine_init keeps TorchTensorRTModule.__init__ from deserializing the engine (needs a GPU);
+            # the module keeps the user's value, which is what gets packed into the file's metadata.
+            deferred = dataclasses.replace(settings, lazy_engine_init=True)
+            trt_module = original_convert(module, inputs, settings=deferred, name=name, engine_cache=engine_cache)
+            trt_module.settings.lazy_engine_init = settings.lazy_engine_init
+            if trt_module.aliased_io:
+                raise NotImplementedError(
+                    f"compile_to_file: segment {name!r} has aliased input/output bindings "
+                    f"{dict(trt_module.aliased_io)}; saving them without a GPU is not supported"
+                )
+            trt_module.engine = HostEngineHandle(name)  # setup_engine() returns early once an engine is set
+            return trt_module
 
-    def convert_module_on_host(module: Any, inputs: Sequence[Any], settings: Any = None, name: str = "",
-                               engine_cache: Any = None) -> Any:
-        # lazy_engine_init keeps TorchTensorRTModule.__init__ from deserializing the engine (needs a GPU);
-        # the module keeps the user's value, which is what gets packed into the file's metadata.
-        deferred = dataclasses.replace(settings, lazy_engine_init=True)
-        trt_module = original_convert(module, inputs, settings=deferred, name=name, engine_cache=engine_cache)
-        trt_module.settings.lazy_engine_init = settings.lazy_engine_init
-        if trt_module.aliased_io:
-            raise NotImplementedError(
-                f"compile_to_file: segment {name!r} has aliased input/output bindings {dict(trt_module.aliased_io)}; "
-                "saving them without a GPU is not supported"
-            )
-        trt_module.engine = HostEngineHandle(name)  # setup_engine() returns early once an engine is set
-        return trt_module
+        return convert_module_on_host
 
-    saved = {name: getattr(_compiler, name) for name in ("convert_module", "to_torch_device")}
-    _compiler.convert_module = convert_module_on_host
-    _compiler.to_torch_device = lambda device=None: torch.device("cpu")
-    try:
+    with segments_converted_by(on_host, segments_on_cpu=True):
         yield
-    finally:
-        for name, original in saved.items():
-            setattr(_compiler, name, original)
 
 
 class _TargetDeviceProperties:
@@ -135,18 +130,6 @@ class _TargetDeviceProperties:
     def __init__(self) -> None:
         self.major, self.minor = no_gpu.target_capability()
         self.name = f"trt_dyn build target sm_{self.major}{self.minor}"
-
-
-@contextlib.contextmanager
-def _target_device_properties() -> Iterator[None]:
-    # torch_tensorrt records the target GPU (id, capability, name) in every packed engine; here there is none,
-    # so the build target stands in. Only needed, and only patched, while the no-GPU shim is active.
-    original = torch.cuda.get_device_properties
-    torch.cuda.get_device_properties = lambda device=None: _TargetDeviceProperties()
-    try:
-        yield
-    finally:
-        torch.cuda.get_device_properties = original
 
 
 def _engine_modules(module: torch.fx.GraphModule) -> Dict[str, Any]:
@@ -194,21 +177,16 @@ def _export(module: torch.fx.GraphModule, original: torch.export.ExportedProgram
     With a GPU the live engines are converted by torch_tensorrt's own functions; without one the packed info
     comes from each ``TorchTensorRTModule._pack_engine_info`` directly (the engine was never deserialized).
     """
-    from torch_tensorrt import _compile
-    from torch_tensorrt.dynamo import _exporter
-    from torch_tensorrt.dynamo.runtime._TRTEngine import EngineSerializer
-
     if on_gpu:
-        program = _exporter.export(module, use_legacy_exporter=True)
-        program = _exporter._declare_aliased_kv_mutations_on_ep(program)
-        _compile._normalize_engine_constants_to_python(program)
+        program = export_with_live_engines(module)
     else:
         trt_modules = _engine_modules(module)
-        with _target_device_properties():
-            program = _exporter.export(module, use_legacy_exporter=True)
-            for fqn, constant in list(program.constants.items()):
-                if isinstance(constant, HostEngineHandle):
-                    program.constants[fqn] = EngineSerializer(trt_modules[constant.name]._pack_engine_info())
+        with target_device_properties(_TargetDeviceProperties()):
+            # torch_tensorrt records the target GPU (id, capability, name) in every packed engine; here there is
+            # none, so the build target stands in.
+            program = export_with_packed_engines(
+                module, lambda constant: trt_modules[constant.name] if isinstance(constant, HostEngineHandle)
+                else None)
     _restore_input_ranges(program, original)
     return program
 
@@ -338,16 +316,6 @@ class SavedFile:
     manifest: Optional[Dict[str, Any]]
 
 
-def _unpickle_packed(serialized_info: List[Any]) -> Any:
-    from torch_tensorrt.dynamo.runtime._serialized_engine_layout import ENGINE_IDX
-    from torch_tensorrt.dynamo.runtime._TRTEngine import EngineSerializer
-
-    info = list(serialized_info)
-    info[ENGINE_IDX] = base64.b64decode(info[ENGINE_IDX])
-    # EngineSerializer is a registered opaque type, so the program deserializes around it
-    return EngineSerializer(info)
-
-
 def read_file(path: str) -> SavedFile:
     """Load a file written by :func:`compile_to_file` (or ``torch_tensorrt.save``) without a GPU.
 
@@ -355,37 +323,11 @@ def read_file(path: str) -> SavedFile:
     left as their packed engine info (torch_tensorrt's ``EngineSerializer``), decoded into
     :class:`SavedEngine` records. The program cannot run (its engines are not deserialized).
     """
-    from torch_tensorrt.dynamo.runtime import _TRTEngine
-    from torch_tensorrt.dynamo.runtime._serialized_engine_layout import (
-        ABI_TARGET_IDX, DEVICE_IDX, ENGINE_IDX, HW_COMPATIBLE_IDX, INPUT_BINDING_NAMES_IDX, NAME_IDX,
-        OUTPUT_BINDING_NAMES_IDX, SERIALIZED_METADATA_IDX, TARGET_PLATFORM_IDX, deserialize_binding_names,
-    )
-    from torch_tensorrt.dynamo.runtime._TorchTensorRTModule import TorchTensorRTModule
-
     extra_files = {MANIFEST: ""}
-    original = _TRTEngine._reconstruct_trt_engine
-    _TRTEngine._reconstruct_trt_engine = _unpickle_packed  # pickle looks the reconstructor up by name
-    try:
+    with loading_engines_packed():
         program = torch.export.load(path, extra_files=extra_files)
-    finally:
-        _TRTEngine._reconstruct_trt_engine = original
-    engines = {}
-    for fqn, constant in program.constants.items():
-        if type(constant).__name__ != "EngineSerializer":
-            continue
-        info = constant.serialized_info
-        engines[fqn] = SavedEngine(
-            constant=fqn,
-            name=str(info[NAME_IDX]),
-            abi_version=str(info[ABI_TARGET_IDX]),
-            target_device=str(info[DEVICE_IDX]),
-            serialized_engine=bytes(info[ENGINE_IDX]),
-            input_names=deserialize_binding_names(str(info[INPUT_BINDING_NAMES_IDX])),
-            output_names=deserialize_binding_names(str(info[OUTPUT_BINDING_NAMES_IDX])),
-            hardware_compatible=bool(int(info[HW_COMPATIBLE_IDX])),
-            target_platform=str(info[TARGET_PLATFORM_IDX]),
-            metadata=TorchTensorRTModule.decode_metadata(str(info[SERIALIZED_METADATA_IDX])),
-        )
+    engines = {fqn: SavedEngine(constant=fqn, **decode_packed_engine(constant))
+               for fqn, constant in program.constants.items() if is_packed_engine(constant)}
     manifest = json.loads(extra_files[MANIFEST]) if extra_files.get(MANIFEST) else None
     return SavedFile(program, engines, manifest)
 

@@ -9,12 +9,12 @@ exported program in, one :class:`BuiltEngine` out.
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
+from ._hooks import InterpreterEvents, interpreter_replaced
 from ._trt import torch_tensorrt, trt
 from .inputs import resolve_inputs
 
@@ -124,60 +124,33 @@ def report_progress(progress: Optional[BuildProgress] = None) -> Iterator[BuildP
 @contextlib.contextmanager
 def capture_builds() -> Iterator[List[BuiltEngine]]:
     """Record every engine that torch_tensorrt's interpreter builds inside the block."""
-    from torch_tensorrt.dynamo.conversion import _conversion
-
-    base = _conversion.TRTInterpreter
     records: List[BuiltEngine] = []
 
-    class RecordingInterpreter(base):  # type: ignore[misc, valid-type]
-        _converted_nodes = 0
-        _convert_seconds = 0.0
+    def node_converted(interpreter: Any, done: int, total: int) -> None:
+        if _progress:
+            _progress[-1].conversion(done, total)
 
-        def run_node(self, node: torch.fx.Node) -> Any:
-            result = super().run_node(node)
-            self._converted_nodes += 1
-            if _progress:
-                _progress[-1].conversion(self._converted_nodes, len(self.module.graph.nodes))
-            return result
+    def builder_config(config: Any) -> None:
+        if _progress and config.progress_monitor is None:
+            config.progress_monitor = _progress[-1].builder_monitor()
 
-        def _construct_trt_network_def(self) -> None:
-            start = time.perf_counter()
-            super()._construct_trt_network_def()
-            self._convert_seconds = time.perf_counter() - start
-
-        def _populate_trt_builder_config(self, *args: Any, **kwargs: Any) -> Any:
-            config = super()._populate_trt_builder_config(*args, **kwargs)
-            if _progress and config.progress_monitor is None:
-                config.progress_monitor = _progress[-1].builder_monitor()
-            return config
-
-        def run(self, *args: Any, **kwargs: Any) -> Any:
-            # torch_tensorrt frees the host copies of the weights after building; the network
-            # points at them, so they must outlive it for the layers to be read back.
-            self.ctx.clear_cpu_weights_reference_holder = lambda: None
-            start = time.perf_counter()
-            result = super().run(*args, **kwargs)
-            seconds = time.perf_counter() - start
-            records.append(
-                BuiltEngine(
-                    name=f"_run_on_acc_{len(records)}",
-                    serialized_engine=bytes(memoryview(result.engine.serialize())),
-                    network=self.ctx.net,
-                    input_names=list(result.input_names),
-                    output_names=list(result.output_names),
-                    profiles=_read_profiles(self),
-                    build_seconds=seconds,
-                    convert_seconds=self._convert_seconds,
-                    _owner=self,
-                )
+    def engine_built(interpreter: Any, result: Any, build_seconds: float, convert_seconds: float) -> None:
+        records.append(
+            BuiltEngine(
+                name=f"_run_on_acc_{len(records)}",
+                serialized_engine=bytes(memoryview(result.engine.serialize())),
+                network=interpreter.ctx.net,
+                input_names=list(result.input_names),
+                output_names=list(result.output_names),
+                profiles=_read_profiles(interpreter),
+                build_seconds=build_seconds,
+                convert_seconds=convert_seconds,
+                _owner=interpreter,
             )
-            return result
+        )
 
-    _conversion.TRTInterpreter = RecordingInterpreter
-    try:
+    with interpreter_replaced(InterpreterEvents(node_converted, builder_config, engine_built)):
         yield records
-    finally:
-        _conversion.TRTInterpreter = base
 
 
 def default_settings() -> Dict[str, Any]:

@@ -26,6 +26,8 @@ from typing import Optional
 
 import torch
 
+from . import settings
+
 __all__ = ["build", "library_path", "load_cpp_ops", "default_build_dir", "CppOpsNotBuiltError"]
 
 #: library defining the ops and registering their kernels (processes without trt_dyn's Python ops)
@@ -42,7 +44,7 @@ class CppOpsNotBuiltError(FileNotFoundError):
 
 def default_build_dir() -> Path:
     """``$TRT_DYN_CPP_BUILD_DIR``, else ``build/cpp`` in the source tree."""
-    return Path(os.environ.get("TRT_DYN_CPP_BUILD_DIR", _SOURCE_DIR / "build" / "cpp"))
+    return Path(settings.get("cpp_build_dir") or _SOURCE_DIR / "build" / "cpp")
 
 
 def library_path(kind: str = "ops", build_dir: Optional[os.PathLike] = None) -> Path:

@@ -16,6 +16,7 @@ import torch
 from torch.utils._sympy.numbers import int_oo
 from torch.utils._sympy.value_ranges import ValueRanges, bound_sympy
 
+from ._hooks import is_static_input
 from ._trt import torch_tensorrt
 
 Shape = Tuple[int, ...]
@@ -120,7 +121,7 @@ def _normalise(name: str, spec: Any) -> "torch_tensorrt.Input":
 
 
 def _shapes(spec: "torch_tensorrt.Input") -> Tuple[Shape, Shape, Shape]:
-    if spec.shape_mode == torch_tensorrt.Input._ShapeMode.STATIC:
+    if is_static_input(spec):
         shape = tuple(spec.shape)
         return shape, shape, shape
     return (

@@ -29,24 +29,40 @@ set ``TRT_DYN_NO_GPU_SHIM=0`` to forbid it.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import sys
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+
+def _sibling(name: str) -> Any:
+    """``trt_dyn.<name>``; loaded by file path when this file was (tests and worker processes that must not
+    import the trt_dyn package). Both siblings import only the standard library and torch."""
+    if __package__:
+        return importlib.import_module(f"{__package__}.{name}")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"trt_dyn_{name}_alone", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+_hooks = _sibling("_hooks")
+_settings = _sibling("settings")
+
 __all__ = ["install", "uninstall", "is_active", "HostEngine", "target_capability"]
 
-_originals: Dict[Tuple[Any, str], Any] = {}
+#: (owner, name) -> original, for everything the shim replaced (kept by trt_dyn._hooks)
+_originals: Dict[Tuple[Any, str], Any] = _hooks.REPLACED
 
 
 def target_capability() -> Tuple[int, int]:
     """Compute capability reported while the shim is active (``TRT_DYN_TARGET_SM=major.minor``)."""
-    text = os.environ.get("TRT_DYN_TARGET_SM", "8.9")
-    try:
-        major, minor = (int(part) for part in text.split("."))
-    except ValueError as err:
-        raise ValueError(f"TRT_DYN_TARGET_SM must look like '8.9', got {text!r}") from err
-    return major, minor
+    return _settings.get("target_sm")
 
 
 def _host_memory() -> Tuple[int, int]:
@@ -82,13 +98,6 @@ class HostEngine:
         )
 
 
-def _patch(owner: Any, name: str, replacement: Callable[..., Any]) -> None:
-    key = (owner, name)
-    if key not in _originals:
-        _originals[key] = getattr(owner, name)
-    setattr(owner, name, replacement)
-
-
 def is_active() -> bool:
     return bool(_originals)
 
@@ -99,35 +108,32 @@ def install(trt_module: Any = None) -> bool:
     ``trt_module`` is the TensorRT Python module whose ``Runtime`` should be patched; when omitted it
     is patched later by :func:`patch_runtime` (trt_dyn does this right after importing torch_tensorrt).
     """
-    if os.environ.get("TRT_DYN_NO_GPU_SHIM", "1") == "0":
+    if not _settings.get("no_gpu_shim"):
         return False
     if torch.cuda.is_available():
         return False
     if not is_active():
-        _patch(torch.cuda, "get_device_capability", lambda device=None: target_capability())
-        _patch(torch.cuda, "current_device", lambda: 0)
-        _patch(torch.cuda, "mem_get_info", lambda device=None: _host_memory())
+        _hooks.answer_cuda_queries({
+            "get_device_capability": lambda device=None: target_capability(),
+            "current_device": lambda: 0,
+            "mem_get_info": lambda device=None: _host_memory(),
+        })
     if trt_module is not None:
         patch_runtime(trt_module)
     return True
 
 
 def patch_runtime(trt_module: Any) -> None:
-    if not is_active() or (trt_module.Runtime, "deserialize_cuda_engine") in _originals:
+    if not is_active():
         return
 
     def deserialize_cuda_engine(self: Any, serialized: Any) -> Any:
         # Without a device TensorRT can only fail (and log an error); skip straight to the bytes.
         return HostEngine(serialized)
 
-    _patch(trt_module.Runtime, "deserialize_cuda_engine", deserialize_cuda_engine)
+    _hooks.deserialize_engines_with(trt_module, deserialize_cuda_engine)
 
 
 def uninstall() -> List[str]:
     """Restore every patched function; returns the names that were restored."""
-    restored = []
-    for (owner, name), original in list(_originals.items()):
-        setattr(owner, name, original)
-        restored.append(f"{getattr(owner, '__name__', owner)}.{name}")
-    _originals.clear()
-    return restored
+    return _hooks.restore_attributes()

@@ -113,6 +113,46 @@ def test_masked_elementwise_write_back_becomes_where():
     compare(program, gm, lambda n, p, g: (torch.randn(n, 4, generator=g), scores(n, p, g)))
 
 
+class MaskedWriteBackThroughView(torch.nn.Module):
+    """``x[m].view(...)``: torch_tensorrt's decompositions turn each view into ``aten._reshape_copy``."""
+
+    def forward(self, x, s):
+        out = x.clone()
+        mask = s > 0
+        out[mask] = (x[mask].view(-1, 2, 2) * 2.0).view(-1, 4) + 1.0
+        return out
+
+
+def test_write_back_through_reshape_copy_becomes_where():
+    program = decomposed(MaskedWriteBackThroughView(), (torch.randn(8, 4), torch.randn(8)),
+                         ({0: ROWS}, {0: ROWS}))
+    assert aten._reshape_copy.default in targets(program.graph_module)
+    gm, changed = rewrite(program)
+    assert changed
+    assert_no_data_dependent_ops(gm)
+    compare(program, gm, lambda n, p, g: (torch.randn(n, 4, generator=g), scores(n, p, g)))
+
+
+def test_write_back_through_view_builds_dense_not_compaction():
+    """Layer counts of the built engine: the dense rewrite (6 layers: the where, the mask's view and the four
+    row-wise ops), not the compaction (65 layers: mask_index 33 + masked_put 32, when the rewrite did not know
+    ``aten._reshape_copy``)."""
+    from trt_dyn.build import build_engine
+    from trt_dyn.converters.selection import count_fallback_layers
+
+    class OneInput(torch.nn.Module):
+        def forward(self, x):
+            out = x.clone()
+            mask = x.sum(1) > 0
+            out[mask] = (x[mask].view(-1, 2, 2) * 2.0).view(-1, 4) + 1.0
+            return out
+
+    program = torch.export.export(OneInput(), (torch.randn(8, 4),), dynamic_shapes=({0: ROWS},))
+    counts = count_fallback_layers(build_engine(program).network)
+    assert counts["mask_index"] == counts["masked_put"] == 0, counts
+    assert 0 < counts["dense"] <= 8, counts
+
+
 class FullRankMask(torch.nn.Module):
     def forward(self, x, y):
         out = y.clone()

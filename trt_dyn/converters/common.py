@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import torch
-from torch_tensorrt.dynamo.conversion._ConverterRegistry import (
-    ConverterPriority,
-    dynamo_tensorrt_converter,
-)
-from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
 
+from .._hooks import ConverterPriority, converter_decorator, get_trt_tensor
 from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
+from ..lowering.toolbox import argument as arg  # converters say arg(args, kwargs, 1, "dim")
 from .errors import fail
 from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, cast, host_tensor, reuse
 
@@ -24,16 +21,9 @@ def converts(op_name: str) -> Callable[[Callable], Callable]:
     trt_dyn converter handles dynamic shapes.
     """
     target = getattr(torch.ops.trt_dyn, op_name).default
-    return dynamo_tensorrt_converter(
+    return converter_decorator(
         target, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH
     )
-
-
-def arg(args: Sequence[Any], kwargs: dict, index: int, key: str, default: Any = None) -> Any:
-    """Positional-or-keyword argument ``key`` (position ``index``) of an FX call."""
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(key, default)
 
 
 def data_tensor(ctx: Any, value: Any, name: str) -> "trt.ITensor":

@@ -10,22 +10,18 @@ from typing import Any, Optional
 
 import torch
 
+from ..lowering.toolbox import source_location
+
 
 def node_source_line(node: Optional[torch.fx.Node]) -> str:
-    """The innermost ``File ..., line ...`` of the node's stack trace, or '' when export kept none."""
+    """``file:line: code`` of the user's call that made the node (the lowering report's locator), or '' when
+    export kept no stack trace."""
     if node is None:
         return ""
-    trace = node.meta.get("stack_trace") or ""
-    frames = [line.strip() for line in trace.splitlines() if line.strip().startswith("File ")]
-    if not frames:
+    where, code = source_location(node.meta.get("stack_trace"))
+    if where == "<unknown>":
         return ""
-    lines = trace.splitlines()
-    # The frame line is followed by the code line itself; keep both, they identify the call site.
-    last = frames[-1]
-    for index, line in enumerate(lines):
-        if line.strip() == last and index + 1 < len(lines):
-            return f"{last}: {lines[index + 1].strip()}"
-    return last
+    return f"{where}: {code}" if code else where
 
 
 class ConverterError(RuntimeError):

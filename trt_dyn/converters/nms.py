@@ -31,11 +31,9 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
-from torch_tensorrt.dynamo.conversion._ConverterRegistry import (
-    ConverterPriority,
-    dynamo_tensorrt_converter,
-)
 
+from .. import settings
+from .._hooks import ConverterPriority, converter_decorator
 from .._trt import trt
 from .errors import fail
 from .selection import _arange, _cast, _elementwise, _named, _reshape, _slice_rows, _itensor
@@ -191,15 +189,13 @@ def _sequential_keep(nl: _Layers, suppresses: Any, first: Any, count_1d: Any) ->
 
 #: how the greedy kept set is computed (docs/nms.md): "fixed_point" (default) or "sequential"
 FORMULATIONS = {"fixed_point": _fixed_point_keep, "sequential": _sequential_keep}
-_formulation = "fixed_point"
 
 
 def set_formulation(name: str) -> str:
-    """Select the NMS formulation for later conversions; returns the previous one."""
-    global _formulation
-    if name not in FORMULATIONS:
-        raise ValueError(f"NMS formulation must be one of {sorted(FORMULATIONS)}, got {name!r}")
-    previous, _formulation = _formulation, name
+    """Select the NMS formulation for later conversions; returns the previous one (an alias of
+    ``trt_dyn.settings.set("nms_formulation", name)``; env ``TRT_DYN_NMS_FORMULATION``)."""
+    previous = settings.get("nms_formulation")
+    settings.set("nms_formulation", name)
     return previous
 
 
@@ -265,7 +261,8 @@ def nms_indices(ctx: Any, boxes: Any, scores: Any, iou_threshold: float, name: s
                            "suppresses")
     if allowed is not None:
         suppresses = nl.binary(suppresses, allowed, E.AND, "allowed")
-    kept = FORMULATIONS[_formulation](nl, nl.cast(suppresses, trt.float32), first, count_1d)
+    keep = FORMULATIONS[settings.get("nms_formulation")]
+    kept = keep(nl, nl.cast(suppresses, trt.float32), first, count_1d)
     return _ordered_kept(nl, kept, first, count_1d)
 
 
@@ -324,7 +321,7 @@ def _threshold_arg(ctx: Any, target: Any, name: str, value: Any) -> float:
     return float(value)
 
 
-@dynamo_tensorrt_converter(
+@converter_decorator(
     torch.ops.torchvision.nms.default,
     supports_dynamic_shapes=True,
     priority=ConverterPriority.HIGH,
@@ -344,8 +341,8 @@ def _register_batched_nms() -> None:
     if op is None:
         return
 
-    @dynamo_tensorrt_converter(op.default, supports_dynamic_shapes=True,
-                               priority=ConverterPriority.HIGH, requires_output_allocator=True)
+    @converter_decorator(op.default, supports_dynamic_shapes=True,
+                         priority=ConverterPriority.HIGH, requires_output_allocator=True)
     def convert_batched_nms(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                             name: str) -> Any:
         boxes = _itensor(ctx, args[0], f"{name}_boxes")

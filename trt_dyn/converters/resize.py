@@ -24,8 +24,8 @@ from typing import Any, List, Optional
 
 import numpy as np
 import torch
-from torch_tensorrt.dynamo.conversion._ConverterRegistry import ConverterPriority, dynamo_tensorrt_converter
 
+from .._hooks import ConverterPriority, converter_decorator
 from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_constant
 from .creation import linspace_fill
@@ -350,7 +350,7 @@ def _static_size_aa(mode: str):
 
 for _mode, _aten in (("bicubic", torch.ops.aten._upsample_bicubic2d_aa.default),
                      ("bilinear", torch.ops.aten._upsample_bilinear2d_aa.default)):
-    dynamo_tensorrt_converter(_aten, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)(
+    converter_decorator(_aten, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)(
         _static_size_aa(_mode))
 
 

@@ -55,8 +55,7 @@ import torchvision  # noqa: F401  (registers torch.ops.torchvision.roi_align)
 
 from .._trt import trt
 from .errors import fail
-
-from torch_tensorrt.dynamo.conversion._ConverterRegistry import dynamo_tensorrt_converter
+from .._hooks import converter_decorator
 
 LAYER_PREFIX = "roi_align["
 ROI_ALIGN_OP = torch.ops.torchvision.roi_align.default
@@ -169,7 +168,7 @@ def _as_itensor(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt
     if isinstance(value, trt.ITensor):
         return value
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
+        from .._hooks import get_trt_tensor
 
         return get_trt_tensor(ctx, value, f"{name}_{what}_constant")
     raise fail(ctx, target, name, f"{what} must be a tensor, got {type(value).__name__}")
@@ -426,7 +425,7 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
     return out.get_output(0)
 
 
-@dynamo_tensorrt_converter(ROI_ALIGN_OP, supports_dynamic_shapes=True)
+@converter_decorator(ROI_ALIGN_OP, supports_dynamic_shapes=True)
 def convert_roi_align(ctx: Any, target: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], name: str):
     """torchvision::roi_align -> native TensorRT layers (see the module docstring for semantics)."""
     features, rois, scale, pooled_h, pooled_w, sampling_ratio, aligned = _check_args(ctx, target, args, kwargs, name)

@@ -29,11 +29,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch.fx.node import Node
-from torch_tensorrt.dynamo.conversion._ConverterRegistry import (
-    ConverterPriority,
-    dynamo_tensorrt_converter,
-)
 
+from .._hooks import ConverterPriority, after_placeholder, converter_decorator, optimization_profiles, upstream_gather
 from .._trt import IS_RTX, trt
 from .errors import fail
 from .shape_tensor import (
@@ -266,7 +263,7 @@ def unravel_positions(ctx: Any, positions: Any, shape: Any, rank: int, prefix: s
 
 
 def _itensor(ctx: Any, value: Any, name: str) -> Any:
-    from torch_tensorrt.dynamo.conversion.converter_utils import get_trt_tensor
+    from .._hooks import get_trt_tensor
 
     return get_trt_tensor(ctx, value, name)
 
@@ -292,7 +289,7 @@ def _nonzero_validator(node: Node, settings: Any = None) -> bool:
     return _use_compaction() and value is not None and value.dim() >= 1
 
 
-@dynamo_tensorrt_converter(
+@converter_decorator(
     torch.ops.aten.nonzero.default,
     capability_validator=_nonzero_validator,
     priority=ConverterPriority.HIGH,
@@ -329,7 +326,7 @@ def _mask_index_validator(node: Node, settings: Any = None) -> bool:
     return _use_compaction() and _single_bool_index(node) is not None
 
 
-@dynamo_tensorrt_converter(
+@converter_decorator(
     torch.ops.aten.index.Tensor,
     capability_validator=_mask_index_validator,
     priority=ConverterPriority.HIGH,
@@ -449,7 +446,7 @@ def masked_put(ctx: Any, base: Any, mask: Any, values: Any, prefix: str, name: s
     return _reshape(ctx, selected, shape, prefix, name, "unflatten")
 
 
-@dynamo_tensorrt_converter(
+@converter_decorator(
     torch.ops.aten.index_put.default,
     capability_validator=_masked_put_validator,
     priority=ConverterPriority.HIGH,
@@ -496,7 +493,7 @@ def _register_nonzero_bounded() -> None:
     if op is None:
         return
 
-    @dynamo_tensorrt_converter(op.default, supports_dynamic_shapes=True)
+    @converter_decorator(op.default, supports_dynamic_shapes=True)
     @_reported("nonzero_bounded")
     def convert_nonzero_bounded(ctx: Any, target: Any, args: Sequence[Any],
                                 kwargs: Dict[str, Any], name: str) -> Any:
@@ -557,7 +554,7 @@ def _register_topk_dyn() -> None:
     if op is None:
         return
 
-    @dynamo_tensorrt_converter(op.default, supports_dynamic_shapes=True)
+    @converter_decorator(op.default, supports_dynamic_shapes=True)
     @_reported("topk_dyn")
     def convert_topk_dyn(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                          name: str) -> Any:
@@ -584,8 +581,8 @@ def _rank_below_2(node: Any, settings: Any = None) -> bool:
     return value is not None and value.dim() < 2
 
 
-@dynamo_tensorrt_converter(torch.ops.aten.topk.default, capability_validator=_rank_below_2,
-                           supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+@converter_decorator(torch.ops.aten.topk.default, capability_validator=_rank_below_2,
+                     supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
 def convert_rank1_topk(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any], name: str) -> Any:
     """aten.topk of a rank-0/1 tensor (detectron2's ``scores.flatten().topk(k)``): upstream hands it to TensorRT's
     TopK, which needs rank >= 2 ("at least 2 dimensions are required"); viewed as [1, N] like topk_dyn."""
@@ -602,20 +599,16 @@ def convert_rank1_topk(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
         raise fail(ctx, target, name, str(err)) from err
 
 
-@dynamo_tensorrt_converter(torch.ops.aten.gather.default, supports_dynamic_shapes=True,
-                           priority=ConverterPriority.HIGH)
+@converter_decorator(torch.ops.aten.gather.default, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
 def convert_gather(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any], name: str) -> Any:
     """aten.gather with upstream's conversion, an ELEMENT-mode gather (output shaped like the index, index dims
     at most the data's: torch.gather's rules) that reads no static size. Upstream registers it without
     ``supports_dynamic_shapes``, so in a dynamic graph the node was left to PyTorch."""
-    from torch_tensorrt.dynamo._SourceIR import SourceIR
-    from torch_tensorrt.dynamo.conversion import impl
-
     values = list(args) + [None] * (4 - len(args))
     if kwargs.get("sparse_grad", values[3]):
         raise fail(ctx, target, name, "sparse_grad=True is not supported")
-    return impl.select.gather(ctx, target, SourceIR.ATEN, name, _itensor(ctx, values[0], f"{name}_self"),
-                              int(kwargs.get("dim", values[1])), _itensor(ctx, values[2], f"{name}_index"))
+    return upstream_gather(ctx, target, name, _itensor(ctx, values[0], f"{name}_self"),
+                           int(kwargs.get("dim", values[1])), _itensor(ctx, values[2], f"{name}_index"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -655,36 +648,22 @@ def _relax_static_input(interpreter: Any, tensor: Any) -> None:
     if not static or -1 in static or tensor.is_shape_tensor:
         return
     tensor.shape = (-1,) + static[1:]
-    if interpreter.optimization_profiles is None:
-        interpreter.optimization_profiles = [interpreter.builder.create_optimization_profile()]
-    for profile in interpreter.optimization_profiles:
+    for profile in optimization_profiles(interpreter):
         profile.set_shape(tensor.name, static, static, static)
 
 
-def _install_static_input_relaxation() -> None:
-    from torch_tensorrt.dynamo.conversion._TRTInterpreter import TRTInterpreter
-
-    original = TRTInterpreter.placeholder
-    if getattr(original, "_trt_dyn_relaxes_static_inputs", False):
+def relax_inputs_feeding_data_dependent_sizes(interpreter: Any, node: Optional[Node], tensor: Any) -> None:
+    """Placeholder callback: a static input from which a data-dependent size is computed gets a dynamic dim 0."""
+    if not _use_compaction():
         return
-
-    @functools.wraps(original)
-    def placeholder(self: Any, target: str, args: Any, kwargs: Any) -> Any:
-        tensor = original(self, target, args, kwargs)
-        if _use_compaction():
-            feeding = self.__dict__.get("_trt_dyn_feeding_sizes")
-            if feeding is None:
-                feeding = self._trt_dyn_feeding_sizes = inputs_feeding_data_dependent_sizes(self.module)
-            node = self._cur_node
-            if node is not None and node.name in feeding:
-                _relax_static_input(self, tensor)
-        return tensor
-
-    placeholder._trt_dyn_relaxes_static_inputs = True  # type: ignore[attr-defined]
-    TRTInterpreter.placeholder = placeholder
+    feeding = interpreter.__dict__.get("_trt_dyn_feeding_sizes")
+    if feeding is None:
+        feeding = interpreter._trt_dyn_feeding_sizes = inputs_feeding_data_dependent_sizes(interpreter.module)
+    if node is not None and node.name in feeding:
+        _relax_static_input(interpreter, tensor)
 
 
-_install_static_input_relaxation()
+after_placeholder(relax_inputs_feeding_data_dependent_sizes)
 _register_nonzero_bounded()
 _register_topk_dyn()
 

@@ -123,7 +123,7 @@ def host_tensor(values: Any, dtype: torch.dtype, shape: Optional[Sequence[int]] 
 
 def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "trt.ITensor":
     """An int64 constant: 0-d for a Python int, 1-d for a list (empty lists allowed)."""
-    from torch_tensorrt.dynamo.conversion.converter_utils import create_constant
+    from .._hooks import create_constant
 
     array = host_tensor(values, torch.int64)
     key = ("int64 constant", array.dim(), tuple(array.reshape(-1).tolist()))
@@ -483,7 +483,7 @@ def _result_shape(a: Any, b: Any) -> Optional[tuple]:
 
 def _true_constant(ctx: Any, shape: tuple, name: str) -> "trt.ITensor":
     """A bool constant of ``shape``, all true, known as such on this network (assertions on it are dropped)."""
-    from torch_tensorrt.dynamo.conversion.converter_utils import create_constant
+    from .._hooks import create_constant
 
     def make() -> "trt.ITensor":
         values = host_tensor(True, torch.bool).expand(shape).contiguous() if shape else host_tensor(True, torch.bool)

@@ -33,17 +33,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 from torch.fx import GraphModule, Node
 
+from .. import settings
+from .toolbox import RESHAPE_OPS, WRITE_BACK_OPS, argument
 from .._trt import IS_RTX
 
-MODES = ("auto", "dense", "native")
-_ENV = "TRT_DYN_DATA_DEPENDENT"
-_mode_override: Optional[str] = None
+MODES = settings.SWITCHES["data_dependent"].choices
 
 DENSE_PREFIX = "dd_dense"
 _log = logging.getLogger("trt_dyn.data_dependent")
@@ -51,17 +50,9 @@ _log = logging.getLogger("trt_dyn.data_dependent")
 aten = torch.ops.aten
 
 
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"data-dependent mode must be one of {MODES}, got {mode!r}")
-    return mode
-
-
 def requested_mode() -> str:
     """The mode asked for: :func:`set_mode`'s, else ``$TRT_DYN_DATA_DEPENDENT``, else ``auto``."""
-    if _mode_override is not None:
-        return _mode_override
-    return _check_mode(os.environ.get(_ENV, "auto"))
+    return settings.get("data_dependent")
 
 
 def get_mode() -> str:
@@ -73,21 +64,14 @@ def get_mode() -> str:
 
 
 def set_mode(mode: Optional[str]) -> None:
-    """Select ``"auto"``, ``"dense"`` or ``"native"`` (``None`` returns to the environment/default)."""
-    global _mode_override
-    _mode_override = None if mode is None else _check_mode(mode)
+    """Select ``"auto"``, ``"dense"`` or ``"native"`` (``None`` returns to the environment/default); an alias of
+    ``trt_dyn.settings.set("data_dependent", mode)``."""
+    settings.set("data_dependent", mode)
 
 
-@contextlib.contextmanager
-def data_dependent_mode(mode: str) -> Iterator[None]:
+def data_dependent_mode(mode: str) -> ContextManager[None]:
     """``with data_dependent_mode("dense"): ...`` sets the mode for the block only."""
-    global _mode_override
-    previous = _mode_override
-    set_mode(mode)
-    try:
-        yield
-    finally:
-        _mode_override = previous
+    return settings.overrides(data_dependent=mode)
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,12 +108,7 @@ _DIM_ARG_OPS: Dict[Any, Any] = {}
 
 
 def _dims_at(position: int, key: str, default: Any = None):
-    def read(args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
-        if len(args) > position:
-            return args[position]
-        return kwargs.get(key, default)
-
-    return read
+    return lambda args, kwargs: argument(args, kwargs, position, key, default)
 
 
 for _packet, _where in (
@@ -152,7 +131,6 @@ for _packet, _where in (
 ):
     _DIM_ARG_OPS[_packet] = _where
 
-_VIEW_OPS = {aten.view.default, aten.reshape.default, aten._unsafe_view.default}
 #: matrix products ``rows @ weight``: position of the row operand; every other tensor is a weight
 _MATMUL_OPS = {aten.mm.default: (0,), aten.addmm.default: (1,), aten.linear.default: (0,),
                aten.matmul.default: (0,)}
@@ -212,7 +190,7 @@ def selection_mask(index: Any) -> Optional[Tuple[Node, int]]:
         source = index.args[0]
     elif index.target is aten.select.int and index.args[1] in (1, -1) and index.args[2] == 0:
         source = index.args[0]
-    elif index.target in _VIEW_OPS and list(index.args[1]) == [-1]:
+    elif index.target in RESHAPE_OPS and list(index.args[1]) == [-1]:
         source = index.args[0]
     if not isinstance(source, Node) or source.target is not aten.nonzero.default:
         return None
@@ -322,7 +300,7 @@ class _DenseBuilder:
                 raise _Unsupported(f"{node.name}: works along the rows")
             if target is aten.cat.default and any(item not in self.tainted for item in args[0]):
                 raise _Unsupported(f"{node.name}: concatenates selected and unselected tensors")
-        elif target in _VIEW_OPS and self.mask_rank == 1:
+        elif target in RESHAPE_OPS and self.mask_rank == 1:
             self._check_row_axis(node)
             shape = list(args[1])
             if not all(isinstance(size, int) for size in shape[1:]) or not (
@@ -395,7 +373,7 @@ def _fake_propagate(gm: GraphModule, nodes: Sequence[Node]) -> None:
 
 def _write_back(node: Node) -> Optional[Tuple[Node, Node, int]]:
     """``(base, mask, mask_rank)`` for ``index_put(base, [selection], values)`` without accumulate."""
-    if node.target not in (aten.index_put.default, aten.index_put_.default):
+    if node.target not in WRITE_BACK_OPS:
         return None
     accumulate = node.args[3] if len(node.args) > 3 else node.kwargs.get("accumulate", False)
     if accumulate:

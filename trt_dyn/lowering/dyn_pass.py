@@ -34,6 +34,7 @@ from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inp
                           float_size_reason, rational_scaling, sign)
 from .pytorch_fallback import leave_to_pytorch
 from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
+from .toolbox import bind_arguments as _bind, op_name as _op_name
 from .segment_local import localise_shape_values
 from .specialised_inputs import specialised_inputs
 from .translation_map import ASSERTIONS, RULES, SYM_RULES, SYM_SUM, DynRule
@@ -185,29 +186,6 @@ def _placeholder_problem(placeholder: Node) -> Optional[str]:
     except ValueError as error:
         return str(error)
     return None
-
-
-def _op_name(target: Any) -> str:
-    if isinstance(target, torch._ops.OpOverload):
-        return f"{target.namespace}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
-    module = getattr(target, "__module__", None) or ""
-    name = getattr(target, "__name__", repr(target))
-    return f"{module.replace('_operator', 'operator')}.{name}" if module else name
-
-
-def _bind(target: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """The node's arguments by schema name, defaults filled in."""
-    bound: Dict[str, Any] = {}
-    for index, arg in enumerate(target._schema.arguments):
-        if index < len(args) and not arg.kwarg_only:
-            bound[arg.name] = args[index]
-        elif arg.name in kwargs:
-            bound[arg.name] = kwargs[arg.name]
-        elif arg.has_default_value():
-            bound[arg.name] = arg.default_value
-        else:
-            raise TypeError(f"{_op_name(target)}: missing argument '{arg.name}'")
-    return bound
 
 
 def _is_tensor_type(arg_type: Any) -> Tuple[bool, bool]:
@@ -647,9 +625,9 @@ def report(graph_module_or_program: Any) -> DynReport:
     symbolic argument and the user's ``file:line``.
     """
     if isinstance(graph_module_or_program, torch.export.ExportedProgram):
-        from torch_tensorrt.dynamo.lowering import get_decompositions
+        from .._hooks import decompositions
 
-        graph_module_or_program = graph_module_or_program.run_decompositions(get_decompositions())
+        graph_module_or_program = graph_module_or_program.run_decompositions(decompositions())
     gm = _graph_module(graph_module_or_program)
     result = analyse(gm, _lifted(graph_module_or_program))
     if result.dynamic:
@@ -726,7 +704,7 @@ def dyn_lowering_pass(gm: GraphModule, settings_: Any = None) -> GraphModule:
     """torch_tensorrt post-lowering pass: :func:`lower` with the global settings; when torch_tensorrt
     may partition the graph, shape values are made local to each consumer's segment."""
     if settings.is_enabled():
-        result = lower_graph_module(gm)
+        result = lower_graph_module(gm, settings.get_on_missing(settings_))
         if result.dynamic and not getattr(settings_, "require_full_compilation", True):
             localise_shape_values(gm)
             gm.graph.lint()

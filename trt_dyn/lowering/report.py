@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-import torch
-
-_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n(?P<code>[^\n]*)')
-#: with the separator: ".../site-packages/torch" is also a prefix of torchvision's and torch_tensorrt's files
-_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-
-
-def source_location(stack_trace: Optional[str]) -> Tuple[str, str]:
-    """(``file:line``, code) of the innermost user frame of an FX ``stack_trace`` (frames inside
-    torch itself are skipped, so ``F.pad`` reports the model's line, not functional.py; a library's frames, e.g.
-    torchvision's, are kept: torch.export records the ``forward`` frames, and the innermost is the library module
-    whose code does the failing op)."""
-    if not stack_trace:
-        return "<unknown>", ""
-    frames = list(_FRAME.finditer(stack_trace))
-    user = [m for m in frames if not m.group("file").startswith(_TORCH_DIR)] or frames
-    if not user:
-        return "<unknown>", ""
-    frame = user[-1]
-    return f"{frame.group('file')}:{frame.group('line')}", frame.group("code").strip()
+from .toolbox import source_location  # noqa: F401  (re-exported: trt_dyn.lowering.report.source_location)
 
 
 @dataclass(frozen=True)

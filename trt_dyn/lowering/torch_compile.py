@@ -10,9 +10,11 @@ shape ...") and the compile aborts. :func:`install` narrows the stripping to the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
+
+from .._hooks import narrow_item_folding
 
 
 def _is_identity(node: Any, methods: Any, functions: Any) -> bool:
@@ -21,16 +23,7 @@ def _is_identity(node: Any, methods: Any, functions: Any) -> bool:
         (node.op == "call_function" and node.target in functions))
 
 
-def install() -> None:
-    """Replace the identity stripping of torch_tensorrt's ``fold_get_attr_item_calls`` (idempotent)."""
-    try:
-        from torch_tensorrt.dynamo.lowering.passes import fold_get_attr_item_calls as folding
-    except ImportError:  # a torch_tensorrt without the pass has nothing to fix
-        return
-    if getattr(folding._remove_identity_ops, "trt_dyn", False) or not hasattr(folding, "_IDENTITY_METHODS"):
-        return
-    methods, functions = folding._IDENTITY_METHODS, folding._IDENTITY_FUNCTIONS
-
+def _bypass_identities_before_item(methods: Any, functions: Any) -> Callable[[torch.fx.GraphModule], bool]:
     def bypass_identities_before_item(gm: torch.fx.GraphModule) -> bool:
         """Point each ``.item()`` at the tensor behind its clone / contiguous / detach chain; delete nothing."""
         modified = False
@@ -45,5 +38,9 @@ def install() -> None:
                 modified = True
         return modified
 
-    bypass_identities_before_item.trt_dyn = True  # type: ignore[attr-defined]
-    folding._remove_identity_ops = bypass_identities_before_item
+    return bypass_identities_before_item
+
+
+def install() -> None:
+    """Replace the identity stripping of torch_tensorrt's ``fold_get_attr_item_calls`` (idempotent)."""
+    narrow_item_folding(_bypass_identities_before_item)

@@ -52,8 +52,6 @@ def skipping_symbolic_pads(upstream_pass: Callable[..., GraphModule]) -> Callabl
     return guarded
 
 
-def guard_upstream_passes(passes: list) -> None:
-    """Replace, in torch_tensorrt's post-lowering list ``passes`` (in place), each pass that needs a guard."""
-    for index, upstream_pass in enumerate(passes):
-        if getattr(upstream_pass, "__name__", "") == "fuse_pad_into_convolution":
-            passes[index] = skipping_symbolic_pads(upstream_pass)
+#: upstream post-lowering pass name -> the guard it runs under (applied by :func:`trt_dyn.lowering.pipeline.register`)
+UPSTREAM_GUARDS = {"fuse_pad_into_convolution": skipping_symbolic_pads}
+

@@ -8,12 +8,12 @@ keeps the ``INetworkDefinition`` the engine was built from and puts an :class:`E
 in its place, which evaluates that network with :func:`trt_dyn.testing.executor.execute_network`.
 The PyTorch segments of a partitioned graph stay as torch_tensorrt left them and run on the CPU.
 
-How it hooks in, all undone when compile returns or raises:
+How it hooks in (through :mod:`trt_dyn._hooks`), all undone when compile returns or raises:
 
-* ``torch_tensorrt.dynamo._compiler.convert_module`` (the name ``compile_module`` calls per TensorRT
-  segment) is replaced by a function calling torch_tensorrt's own ``interpret_module_to_result``
+* ``convert_module`` (the name torch_tensorrt's ``compile_module`` calls per TensorRT segment) is
+  replaced by a function calling torch_tensorrt's own ``interpret_module_to_result``
   inside :func:`trt_dyn.build.capture_builds`, which records the network;
-* ``torch_tensorrt.dynamo._compiler.to_torch_device`` is made to return the CPU device: compile
+* ``to_torch_device`` (same module) is made to return the CPU device: compile
   moves the PyTorch segments of a partitioned graph to ``settings.device`` (always a CUDA device in
   torch_tensorrt, it accepts no other), which cannot exist here. Nothing else in compile uses it.
 
@@ -34,6 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
+from .._hooks import interpret_module, segments_converted_by, torch_dtype_of
 from .._trt import torch_tensorrt
 from ..build import BuiltEngine, capture_builds, default_settings
 from ..inputs import resolve_inputs
@@ -140,9 +141,7 @@ def _as_input_tensor(value: Any, dtype: torch.dtype, declared_shape: Tuple[int, 
 
 
 def _torch_dtype(network_input: Any) -> torch.dtype:
-    from torch_tensorrt._enums import dtype as trt_dtype
-
-    return trt_dtype._from(network_input.dtype).to(torch.dtype)
+    return torch_dtype_of(network_input.dtype)
 
 
 class ExecutorEngineModule(torch.nn.Module):
@@ -286,10 +285,6 @@ def _hooked_conversion(
     records: List[BuiltEngine], segment_ops: Dict[str, List[str]], use_executor: bool
 ) -> Iterator[None]:
     """Record each TensorRT segment's ops; with ``use_executor`` return executor modules for them."""
-    from torch_tensorrt.dynamo import _compiler
-    from torch_tensorrt.dynamo.conversion._conversion import interpret_module_to_result
-
-    original_convert = _compiler.convert_module
 
     def convert_module_for_executor(
         module: torch.fx.GraphModule,
@@ -300,7 +295,7 @@ def _hooked_conversion(
     ) -> ExecutorEngineModule:
         segment_ops[name] = _segment_ops(module)
         before = len(records)
-        result = interpret_module_to_result(module, inputs, settings, engine_cache=engine_cache)
+        result = interpret_module(module, inputs, settings, engine_cache=engine_cache)
         if len(records) != before + 1:
             raise RuntimeError(
                 f"compile_cpu: segment {name!r} produced no TensorRT network (engine cache hit?); "
@@ -318,25 +313,20 @@ def _hooked_conversion(
             record, result.input_names, result.output_names, name=record.name, node_sources=sources
         )
 
-    def convert_module_recording(module: torch.fx.GraphModule, *args: Any, **kwargs: Any) -> Any:
-        name = kwargs.get("name", args[2] if len(args) > 2 else "")
-        segment_ops[name] = _segment_ops(module)
-        return original_convert(module, *args, **kwargs)
+    def recording(original_convert: Any) -> Any:
+        def convert_module_recording(module: torch.fx.GraphModule, *args: Any, **kwargs: Any) -> Any:
+            name = kwargs.get("name", args[2] if len(args) > 2 else "")
+            segment_ops[name] = _segment_ops(module)
+            return original_convert(module, *args, **kwargs)
 
-    def cpu_device(device: Any = None) -> torch.device:
-        return torch.device("cpu")
+        return convert_module_recording
 
-    saved = {name: getattr(_compiler, name) for name in ("convert_module", "to_torch_device")}
     if use_executor:
-        _compiler.convert_module = convert_module_for_executor
-        _compiler.to_torch_device = cpu_device
+        conversion = segments_converted_by(lambda original: convert_module_for_executor, segments_on_cpu=True)
     else:
-        _compiler.convert_module = convert_module_recording
-    try:
+        conversion = segments_converted_by(recording, segments_on_cpu=False)
+    with conversion:
         yield
-    finally:
-        for name, original in saved.items():
-            setattr(_compiler, name, original)
 
 
 def _rename_engines(records: List[BuiltEngine], graph_module: torch.fx.GraphModule) -> None:

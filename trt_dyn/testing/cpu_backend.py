@@ -21,12 +21,13 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
+from .._hooks import BACKEND_LOGGER, torch_compile_backend
 from ..build import BuiltEngine, default_settings
 from .compile_cpu import PyTorchNode, engines_on_executor, pytorch_nodes
 
 __all__ = ["BackendCall", "CpuBackend"]
 
-_BACKEND_LOGGER = "torch_tensorrt.dynamo.backend.backends"
+_BACKEND_LOGGER = BACKEND_LOGGER
 
 
 @dataclass
@@ -84,8 +85,7 @@ class CpuBackend:
         self.calls: List[BackendCall] = []
 
     def __call__(self, graph_module: torch.fx.GraphModule, example_inputs: Sequence[Any], **kwargs: Any) -> Any:
-        from torch_tensorrt.dynamo.backend.backends import torch_tensorrt_backend
-
+        torch_tensorrt_backend = torch_compile_backend()
         options = {**default_settings(), **(kwargs.pop("options", None) or {})}
         described = [_describe_input(value) for value in example_inputs]
         start = time.perf_counter()

@@ -113,26 +113,16 @@ def upstream_converters_only() -> Any:
     switched off; both are restored on exit. Used to test the executor against upstream behaviour
     and to reproduce upstream partitioning (e.g. roi_align, which upstream cannot convert).
     """
-    from torch_tensorrt.dynamo.conversion._ConverterRegistry import DYNAMO_ATEN_CONVERTERS
-
     from .. import lowering
+    from .._hooks import without_converters
 
-    removed: Dict[Any, Any] = {}
-    for target, candidates in list(DYNAMO_ATEN_CONVERTERS.items()):
-        upstream = [c for c in candidates if not c.converter_implementation.__module__.startswith("trt_dyn")]
-        if len(upstream) != len(candidates):
-            removed[target] = candidates
-            if upstream:
-                DYNAMO_ATEN_CONVERTERS[target] = upstream
-            else:
-                del DYNAMO_ATEN_CONVERTERS[target]
     was_enabled = lowering.is_enabled()
     lowering.set_enabled(False)
     try:
-        yield
+        with without_converters(lambda implementation: implementation.__module__.startswith("trt_dyn")):
+            yield
     finally:
         lowering.set_enabled(was_enabled)
-        DYNAMO_ATEN_CONVERTERS.update(removed)
 
 
 # ----------------------------------------------------------------------------------------------

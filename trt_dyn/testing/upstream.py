@@ -86,18 +86,13 @@ def _op_name(target: Any) -> str:
 
 def _record_unsupported_ops() -> None:
     """Collect, by op, the nodes torch_tensorrt's partitioners find no converter for (measurement only)."""
-    from torch_tensorrt.dynamo.partitioning import _adjacency_partitioner, _global_partitioner
+    from trt_dyn._hooks import recording_unsupported_nodes
 
-    for support in (_adjacency_partitioner.OpSupportTester, _global_partitioner.TorchTensorRTOperatorSupport):
-        original = support.is_node_supported
+    def record(node: Any) -> None:
+        if node.op == "call_function":
+            _UNSUPPORTED.setdefault(_op_name(node.target), set()).add(node.name)
 
-        def is_node_supported(self: Any, submodules: Any, node: Any, _original: Any = original) -> bool:
-            supported = _original(self, submodules, node)
-            if not supported and node.op == "call_function":
-                _UNSUPPORTED.setdefault(_op_name(node.target), set()).add(node.name)
-            return supported
-
-        support.is_node_supported = is_node_supported
+    recording_unsupported_nodes(record)
 
 
 def _unsupported_counts() -> Dict[str, int]:
