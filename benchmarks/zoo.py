@@ -191,6 +191,9 @@ def _upstream_cell(result: Optional[Dict[str, Any]], program: str = "") -> str:
     else:
         cell = f"partitioned compile failed: {partitioned['error'][:80]}"
     error = "ok" if full["ok"] else full["error"][:100]
+    missing = {op: count for op, count in full.get("unsupported_ops", {}).items() if op != "_operator.getitem"}
+    if missing:
+        error += "; no converter: " + ", ".join(f"{op} x{count}" for op, count in missing.items())
     return f"{cell} / {error}{topk}"
 
 
