@@ -108,12 +108,16 @@ def _location(guard: Any) -> Tuple[str, str]:
 
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+#: torch code that only computes tensor metadata (strides, contiguity, wrapper-tensor sizes and strides)
+_METADATA_ONLY_SOURCES = (os.path.join(_TORCH_DIR, "_prims_common") + os.sep,
+                          os.path.join(_TORCH_DIR, "_subclasses", "functional_tensor.py"))
 
 
 def _layout_only(guard: Any) -> bool:
     """A guard torch made while choosing a memory layout: raised inside torch (not user code), either in
-    its stride/contiguity helpers (``torch/_prims_common``) or comparing contiguous strides, which torch
-    writes as products of ``Max(1, size)``. TensorRT tensors have no strides and every layout branch
+    code that only computes metadata (:data:`_METADATA_ONLY_SOURCES`: stride/contiguity helpers, the
+    functionalization wrapper's sizes and strides) or comparing contiguous strides, which torch writes as
+    products of ``Max(1, size)``. TensorRT tensors have no strides and every layout branch
     computes the same values, so these are not conditions of the engine."""
     from torch.utils._sympy.functions import Max
 
@@ -121,7 +125,7 @@ def _layout_only(guard: Any) -> bool:
     filename = frame.filename if isinstance(frame, traceback.FrameSummary) else ""
     if not filename.startswith(_TORCH_DIR) or getattr(getattr(guard, "sloc", None), "maybe_user_loc", None):
         return False
-    if filename.startswith(os.path.join(_TORCH_DIR, "_prims_common")):
+    if filename.startswith(_METADATA_ONLY_SOURCES):
         return True
     return any(1 in m.args for m in guard.expr.atoms(Max))
 
