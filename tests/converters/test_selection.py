@@ -431,7 +431,7 @@ def _topk_network(mark_topk):
 
     from trt_dyn._trt import trt
     from trt_dyn.converters import shape_tensor as st
-    from trt_dyn.converters.selection import topk_dynamic_k
+    from trt_dyn.converters.compaction import topk_dynamic_k
 
     builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
     network = builder.create_network(0)
@@ -469,7 +469,7 @@ def test_mask_shape_mismatch_trips_assertion():
     from torch_tensorrt.dynamo.conversion._ConversionContext import ConversionContext
 
     from trt_dyn._trt import trt
-    from trt_dyn.converters.selection import truthy, _assert_mask_covers
+    from trt_dyn.converters.compaction import truthy, _assert_mask_covers
     from trt_dyn.testing.executor import execute_network
     from trt_dyn.testing.executor.errors import AssertionLayerError
 

@@ -36,7 +36,7 @@ from .. import settings
 from .._hooks import ConverterPriority, converter_decorator
 from .._trt import trt
 from .errors import fail
-from .selection import _arange, _cast, _elementwise, _named, _reshape, _slice_rows, _itensor
+from .compaction import _arange, _cast, _elementwise, _itensor, _named, _reshape, _slice_rows
 from .shape_tensor import dim_of, int64_constant, to_1d
 
 LAYER_PREFIX = "nms"
