@@ -31,15 +31,14 @@ Nodes the rewrite creates are named ``dd_dense_*``, so
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, ContextManager, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Set, Tuple
 
 import torch
 from torch.fx import GraphModule, Node
 
 from .. import settings
-from .toolbox import RESHAPE_OPS, WRITE_BACK_OPS, argument
+from .toolbox import RESHAPE_OPS, WRITE_BACK_OPS, argument, fake_propagate
 from .._trt import IS_RTX
 
 MODES = settings.SWITCHES["data_dependent"].choices
@@ -334,7 +333,7 @@ class _DenseBuilder:
                                              name=f"{DENSE_PREFIX}_{node.name}")
         created.meta["stack_trace"] = node.meta.get("stack_trace")
         self.created.append(created)
-        _fake_propagate(self.gm, [created])
+        fake_propagate(self.gm, [created])
         return created
 
     def build(self, values: Any, anchor: Node) -> Any:
@@ -350,25 +349,6 @@ def _taint(gm: GraphModule) -> Set[Node]:
         if _has_unbacked(_val(node)) or any(arg in tainted for arg in node.all_input_nodes):
             tainted.add(node)
     return tainted
-
-
-def _fake_propagate(gm: GraphModule, nodes: Sequence[Node]) -> None:
-    """meta['val'] for new nodes, computed by their own fake kernels."""
-    from torch._export.utils import _detect_fake_mode_from_gm
-
-    fake_mode = _detect_fake_mode_from_gm(gm)
-    context = fake_mode if fake_mode is not None else contextlib.nullcontext()
-
-    def value_of(arg: Any) -> Any:
-        if isinstance(arg, Node):
-            return arg.meta["val"]
-        if isinstance(arg, (list, tuple)):
-            return type(arg)(value_of(item) for item in arg)
-        return arg
-
-    with context:
-        for node in nodes:
-            node.meta["val"] = node.target(*value_of(node.args), **value_of(node.kwargs))
 
 
 def _write_back(node: Node) -> Optional[Tuple[Node, Node, int]]:
@@ -471,7 +451,7 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
                                      name=f"{DENSE_PREFIX}_{node.name}_{what}")
             made.meta["stack_trace"] = node.meta.get("stack_trace")
             created.append(made)
-            _fake_propagate(gm, [made])
+            fake_propagate(gm, [made])
             return made
 
         with graph.inserting_before(node):

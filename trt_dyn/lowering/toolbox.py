@@ -4,11 +4,13 @@
 * arguments: :func:`argument` (positional-or-keyword, for code that knows the position) and
   :func:`bind_arguments` (every schema argument by name, defaults filled in);
 * names: :func:`op_name` (``aten.view.default``, ``operator.add``);
-* source locations: :func:`source_location` (the user's ``file:line`` and code from a node's ``stack_trace``).
+* source locations: :func:`source_location` (the user's ``file:line`` and code from a node's ``stack_trace``);
+* fake propagation: :func:`fake_propagate` (``meta['val']`` of new nodes from their own fake kernels).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -77,4 +79,23 @@ def source_location(stack_trace: Optional[str]) -> Tuple[str, str]:
     return f"{frame.group('file')}:{frame.group('line')}", frame.group("code").strip()
 
 
-__all__ = ["RESHAPE_OPS", "WRITE_BACK_OPS", "argument", "bind_arguments", "op_name", "source_location"]
+def fake_propagate(gm: torch.fx.GraphModule, nodes: Sequence[torch.fx.Node]) -> None:
+    """meta['val'] for new nodes, computed by their own fake kernels."""
+    from torch._export.utils import _detect_fake_mode_from_gm
+
+    fake_mode = _detect_fake_mode_from_gm(gm)
+    context = fake_mode if fake_mode is not None else contextlib.nullcontext()
+
+    def value_of(arg: Any) -> Any:
+        if isinstance(arg, torch.fx.Node):
+            return arg.meta["val"]
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(value_of(item) for item in arg)
+        return arg
+
+    with context:
+        for node in nodes:
+            node.meta["val"] = node.target(*value_of(node.args), **value_of(node.kwargs))
+
+
+__all__ = ["RESHAPE_OPS", "WRITE_BACK_OPS", "argument", "bind_arguments", "fake_propagate", "op_name", "source_location"]
