@@ -169,6 +169,36 @@ def timed_post_lowering_passes() -> Iterator[Dict[str, float]]:
         passes[:] = saved
 
 
+def report_share() -> Dict[str, Any]:
+    """``trt_dyn.report`` of the Cascade replica's dynamic program against one compile of it, in one run (goal:
+    report <= 10% of the compile; wall and CPU seconds, the report run after the compile on the same program)."""
+    from trt_dyn.models import cascade_benchmark_model, export_cascade
+    from trt_dyn.testing import compile_cpu
+
+    model, _, lo, hi, step = cascade_benchmark_model(1)
+    program = export_cascade(model, lo, hi, step)
+    measured: Dict[str, Any] = {"loadavg_before": list(os.getloadavg())}
+    for name, work in (("compile", lambda: compile_cpu(program, require_full_compilation=True, min_block_size=1)),
+                       ("report", lambda: trt_dyn.report(program))):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        work()
+        measured[f"{name}_s"], measured[f"{name}_cpu_s"] = time.perf_counter() - start, time.process_time() - start_cpu
+    measured["loadavg_after"] = list(os.getloadavg())
+    measured["report_over_compile_cpu"] = measured["report_cpu_s"] / measured["compile_cpu_s"]
+    measured["report_over_compile_wall"] = measured["report_s"] / measured["compile_s"]
+    return measured
+
+
+def report_share_table(result: Dict[str, Any]) -> str:
+    return markdown_table(
+        ["Cascade replica (H, W dynamic)", "wall s", "CPU s"],
+        [["compile_cpu (1 engine)", result["compile_s"], result["compile_cpu_s"]],
+         ["trt_dyn.report(program)", result["report_s"], result["report_cpu_s"]]],
+    ) + (f"\n\nreport / compile: {100 * result['report_over_compile_cpu']:.0f}% in CPU time, "
+         f"{100 * result['report_over_compile_wall']:.0f}% in wall time (goal <= 10%); "
+         f"load average {result['loadavg_before'][0]:.1f}.")
+
+
 def table(result: Dict[str, Any]) -> str:
     rounds = result.get("rounds", 1)
     text = markdown_table(
@@ -194,9 +224,17 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement; keep the quietest")
     parser.add_argument("--profile", action="store_true", help="cProfile one lower() of the largest size instead")
     parser.add_argument("--json", default=None, help="also write the result here (with the machine record)")
+    parser.add_argument("--report-share", action="store_true",
+                        help="time trt_dyn.report against one compile of the Cascade replica instead")
     args = parser.parse_args()
     if args.profile:
         print(profile(max(args.sizes)))
+    elif args.report_share:
+        from _common import publish
+
+        share = report_share()
+        publish(report_share_table(share), args.json or os.path.join(os.path.dirname(__file__), "results",
+                                                                      "report_share.json"), share)
     else:
         result = run(args.sizes, args.repeats, args.rounds)
         if args.json:
