@@ -346,7 +346,7 @@ def insert_guards(gm: GraphModule, on_missing: Optional[str] = None) -> int:
 def export_guard_pass(gm: GraphModule, settings_: Any = None) -> GraphModule:
     """torch_tensorrt post-lowering pass: :func:`insert_guards` when the lowering is enabled."""
     if settings.is_enabled():
-        insert_guards(gm)
+        insert_guards(gm, settings.get_on_missing(settings_))
     return gm
 
 
