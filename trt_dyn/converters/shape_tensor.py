@@ -125,8 +125,12 @@ def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "t
     """An int64 constant: 0-d for a Python int, 1-d for a list (empty lists allowed)."""
     from .._hooks import create_constant
 
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
     array = host_tensor(values, torch.int64)
-    key = ("int64 constant", array.dim(), tuple(array.reshape(-1).tolist()))
+    # read back outside torch_tensorrt's fake mode: inside it, tolist() on the constant gives SymInts (unhashable)
+    with unset_fake_temporarily():
+        key = ("int64 constant", array.dim(), tuple(int(v) for v in array.reshape(-1).tolist()))
 
     def make() -> "trt.ITensor":
         tensor = create_constant(ctx, array, f"{name}/const#{next(_layer_ids)}", torch.int64, min_rank=array.dim())
