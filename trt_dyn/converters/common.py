@@ -61,8 +61,11 @@ def cast_to(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -
 def typed_constant(ctx: Any, value: Any, dtype: "trt.DataType", name: str, rank: int = 0) -> "trt.ITensor":
     """A constant ``value`` of TensorRT type ``dtype`` with ``rank`` dims of size 1."""
     torch_dtype = TRT_TO_TORCH[dtype]
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
     tensor = host_tensor(value, torch_dtype, [1] * rank)
-    key = ("typed constant", dtype, rank, tensor.numpy().tobytes())
+    with unset_fake_temporarily():  # torch_tensorrt's torch.compile backend converts inside a fake mode
+        key = ("typed constant", dtype, rank, tensor.numpy().tobytes())
     return reuse(ctx, key, lambda: get_trt_tensor(ctx, tensor, f"{name}/value#{next(_layer_ids)}", min_rank=rank))
 
 

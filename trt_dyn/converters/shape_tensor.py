@@ -490,7 +490,8 @@ def _true_constant(ctx: Any, shape: tuple, name: str) -> "trt.ITensor":
     from .._hooks import create_constant
 
     def make() -> "trt.ITensor":
-        values = host_tensor(True, torch.bool).expand(shape).contiguous() if shape else host_tensor(True, torch.bool)
+        count = int(np.prod(shape)) if shape else 1
+        values = host_tensor([True] * count, torch.bool, shape) if shape else host_tensor(True, torch.bool)
         tensor = create_constant(ctx, values, f"{name}/true#{next(_layer_ids)}", torch.bool, min_rank=len(shape))
         _memo(ctx)[("always true", tensor)] = True
         return tensor
