@@ -34,7 +34,7 @@ from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inp
                           float_size_reason, rational_scaling, sign)
 from .pytorch_fallback import leave_to_pytorch
 from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
-from .toolbox import bind_arguments as _bind, op_name as _op_name
+from .toolbox import bind_arguments as _bind, input_dims_by_symbol, op_name as _op_name
 from .segment_local import localise_shape_values
 from .specialised_inputs import specialised_inputs
 from .translation_map import ASSERTIONS, RULES, SYM_RULES, SYM_SUM, DynRule
@@ -104,20 +104,6 @@ def has_dynamic_inputs(gm: GraphModule) -> bool:
     return False
 
 
-def _input_size_symbols(graph: torch.fx.Graph) -> Dict[Any, Tuple[Node, int]]:
-    """symbol -> (tensor placeholder, dim) of the first input dimension whose size is exactly that symbol."""
-    found: Dict[Any, Tuple[Node, int]] = {}
-    for node in graph.nodes:
-        if node.op != "placeholder":
-            break
-        value = node.meta.get("val")
-        if isinstance(value, torch.Tensor):
-            for dim, size in enumerate(value.shape):
-                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
-                    found.setdefault(size.node.expr, (node, dim))
-    return found
-
-
 def _size_expression_ops() -> Dict[type, Any]:
     import sympy
     from torch.utils._sympy.functions import FloorDiv, Max, Min, Mod, PythonMod
@@ -141,7 +127,7 @@ def placeholder_shape_value(placeholder: Node, make: Any) -> Any:
     if not isinstance(value, torch.SymInt):
         raise ValueError(f"a symbolic {type(value).__name__} graph input {value}; engines take tensors and "
                          "int shape inputs only: pass it as a tensor")
-    sources = _input_size_symbols(placeholder.graph)
+    sources = {symbol: dims[0] for symbol, dims in input_dims_by_symbol(placeholder.graph).items()}
     operations = _size_expression_ops()
 
     def build(expr: Any, make: Any) -> Any:

@@ -27,6 +27,7 @@ from torch.fx import GraphModule, Node
 
 from . import settings
 from .report import DynReport, MissingDynVariantError, MissingEntry
+from .toolbox import input_dims_by_symbol
 
 _OP_NAME = "trt_dyn.shape_guard_dyn.default"
 
@@ -54,16 +55,7 @@ def _shape_env(gm: GraphModule) -> Optional[Any]:
 
 def _input_dims(gm: GraphModule) -> Dict[Any, Tuple[Node, int]]:
     """symbol -> (tensor placeholder, dim) of the first input dimension whose size is that symbol."""
-    found: Dict[Any, Tuple[Node, int]] = {}
-    for node in gm.graph.nodes:
-        if node.op != "placeholder":
-            break
-        value = node.meta.get("val")
-        if isinstance(value, torch.Tensor):
-            for dim, size in enumerate(value.shape):
-                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
-                    found.setdefault(size.node.expr, (node, dim))
-    return found
+    return {symbol: dims[0] for symbol, dims in input_dims_by_symbol(gm.graph).items()}
 
 
 #: largest number of size combinations checked one by one when interval arithmetic proves nothing
@@ -227,16 +219,7 @@ def guard_expression(expr: Any, vectorised: bool = False) -> Tuple[str, List[Any
 
 def _unified_dims(gm: GraphModule) -> List[List[Tuple[Node, int]]]:
     """Input dimensions sharing one symbol (torch.export found them equal); each group has 2 or more."""
-    groups: Dict[Any, List[Tuple[Node, int]]] = {}
-    for node in gm.graph.nodes:
-        if node.op != "placeholder":
-            break
-        value = node.meta.get("val")
-        if isinstance(value, torch.Tensor):
-            for dim, size in enumerate(value.shape):
-                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
-                    groups.setdefault(size.node.expr, []).append((node, dim))
-    return [group for group in groups.values() if len(group) > 1]
+    return [dims for dims in input_dims_by_symbol(gm.graph).values() if len(dims) > 1]
 
 
 def _readable(condition: str, symbols: Sequence[Any], dims: Dict[Any, Tuple[Node, int]]) -> str:

@@ -5,7 +5,8 @@
   :func:`bind_arguments` (every schema argument by name, defaults filled in);
 * names: :func:`op_name` (``aten.view.default``, ``operator.add``);
 * source locations: :func:`source_location` (the user's ``file:line`` and code from a node's ``stack_trace``);
-* fake propagation: :func:`fake_propagate` (``meta['val']`` of new nodes from their own fake kernels).
+* fake propagation: :func:`fake_propagate` (``meta['val']`` of new nodes from their own fake kernels);
+* input dims: :func:`input_dims_by_symbol` (which graph-input dimensions carry each size symbol).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -98,4 +99,20 @@ def fake_propagate(gm: torch.fx.GraphModule, nodes: Sequence[torch.fx.Node]) -> 
             node.meta["val"] = node.target(*value_of(node.args), **value_of(node.kwargs))
 
 
-__all__ = ["RESHAPE_OPS", "WRITE_BACK_OPS", "argument", "bind_arguments", "fake_propagate", "op_name", "source_location"]
+def input_dims_by_symbol(graph: torch.fx.Graph) -> Dict[Any, List[Tuple[torch.fx.Node, int]]]:
+    """symbol -> every (tensor placeholder, dim) whose size is exactly that symbol, in input order (torch.export
+    gives dims it found equal one symbol, so a list longer than one means the engine must check them equal)."""
+    found: Dict[Any, List[Tuple[torch.fx.Node, int]]] = {}
+    for node in graph.nodes:
+        if node.op != "placeholder":
+            break
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor):
+            for dim, size in enumerate(value.shape):
+                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+                    found.setdefault(size.node.expr, []).append((node, dim))
+    return found
+
+
+__all__ = ["RESHAPE_OPS", "WRITE_BACK_OPS", "argument", "bind_arguments", "fake_propagate", "input_dims_by_symbol",
+           "op_name", "source_location"]
