@@ -14,11 +14,11 @@ is a row with its stage and error, and the others still run. The JSON is rewritt
 the load average: on a shared machine the build seconds are inflated by the other jobs.
 
     python benchmarks/zoo.py [--tiny] [--models NAME ...] [--no-upstream] [--json PATH] [--timeout S] [--jobs N]
-                             [--update]
+                             [--update] [--render]
 
 ``--tiny`` runs the fastest model only; ``--jobs`` runs that many models at once (each build then gets a share
 of the cores: the seconds grow); ``--update`` replaces the rows of the models run in an existing JSON and keeps
-the others.
+the others; ``--render`` rewrites the table of an existing JSON without running anything.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -100,7 +101,9 @@ def measure(name: str, upstream: bool) -> Dict[str, Any]:
 
     entry = ZOO[name]
     row: Dict[str, Any] = {"model": name, "nms": entry.nms if entry.output_keys else "-",
-                           "sizes_hw": [list(hw) for hw in entry.test_sizes], "load_avg_start": os.getloadavg()}
+                           "sizes_hw": [list(hw) for hw in entry.test_sizes],
+                           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                           "load_avg_start": os.getloadavg()}
     stage = "build"
     try:
         model = build_zoo_model(name)
@@ -113,7 +116,7 @@ def measure(name: str, upstream: bool) -> Dict[str, Any]:
             try:
                 row["upstream"] = measure_upstream(_upstream_program(name, model, program), _specs(entry))
             except Exception as error:  # noqa: BLE001  (the worker's failure is that column's content)
-                row["upstream"] = {"worker_error": f"{type(error).__name__}: {_first_line(error)}",
+                row["upstream"] = {"worker_error": f"{type(error).__name__}: {_last_line(error)}",
                                    "detail": str(error)[-2000:]}
             row["upstream_program"] = "nms='topk' export" if _holds_trt_dyn_ops(program) else "the same program"
         stage = "trt_dyn compile"
@@ -157,6 +160,12 @@ def _upstream_program(name: str, model: Any, program: Any) -> Any:
     return export_zoo_model(name, DetectorOutputs(model.detector, model.keys, nms="topk").eval())
 
 
+def _last_line(error: BaseException) -> str:
+    """The last line of a worker's failure (its stderr tail ends with the exception that stopped it)."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:400] if lines else ""
+
+
 def _first_line(error: BaseException) -> str:
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
     return lines[0][:400] if lines else ""
@@ -179,22 +188,52 @@ def measure_in_subprocess(name: str, upstream: bool, timeout: float) -> Dict[str
     return json.loads(lines[-1][len(_RESULT_PREFIX):])
 
 
+_COMPARISON_TYPE_ERROR = re.compile(r"'(?P<op>[<>=!]+)' not supported between instances of '(?P<a>\w+)' and '(?P<b>\w+)'")
+
+
+def _failure(compile_result: Dict[str, Any]) -> str:
+    """What made one torch_tensorrt-alone compile fail, in a few words: the pass or converter that raised (from the
+    traceback the worker recorded) and what it did, rather than a bare exception line."""
+    error = compile_result["error"]
+    if "require_full_compilation=True was specified" in error:
+        return "refused: not fully supported"
+    kind, _, message = error.partition(": ")
+    where = compile_result.get("raised_in") or {}
+    place = ""
+    if where.get("file", "").startswith("torch_tensorrt"):
+        role = ("lowering pass" if "/lowering/passes/" in where["file"] else
+                "converter" if "/conversion/" in where["file"] else "function")
+        place = f"torch_tensorrt's {role} {where['function']}"
+    comparison = _COMPARISON_TYPE_ERROR.search(message)
+    if comparison and "Node" in (comparison["a"], comparison["b"]):
+        # an fx Node where the code expects a number: a symbolic size reached Python arithmetic
+        other = comparison["b"] if comparison["a"] == "Node" else comparison["a"]
+        what = f"compares a symbolic size (fx Node) with an {other}"
+        source = where.get("code", "")
+        compared = re.search(rf"[\w.\[\]]+\s*{re.escape(comparison['op'])}\s*[\w.\[\]]+", source)
+        code = f" (`{compared.group(0) if compared else source[:60]}`)" if source else ""
+        return f"{place or 'torch_tensorrt'} {what}{code}: {kind}"
+    message = message.replace("tensorrt_rtx_bindings.tensorrt_rtx.", "")
+    return f"{kind} in {place}: {message[:90]}" if place else f"{kind}: {message[:110]}"
+
+
 def _upstream_cell(result: Optional[Dict[str, Any]], program: str = "") -> str:
     if result is None:
         return "not measured"
     if "worker_error" in result:
-        return f"measurement failed: {result['worker_error'][:100]}"
-    topk = " (on the NMS -> top-k export)" if program == "nms='topk' export" else ""
+        return f"measurement failed: {result['worker_error'][:160]}"
+    topk = " (measured on the NMS -> top-k export)" if program == "nms='topk' export" else ""
     partitioned, full = result["partitioned"], result["full_compilation"]
+    missing = {op: count for op, count in full.get("unsupported_ops", {}).items() if op != "_operator.getitem"}
+    no_converter = ("; no converter: " + ", ".join(f"{op} x{count}" for op, count in missing.items())
+                    if missing else "")
+    if not partitioned["ok"] and not full["ok"] and _failure(partitioned) == _failure(full):
+        return f"both compiles fail: {_failure(full)}{no_converter}{topk}"
     if partitioned["ok"]:
         cell = f"{partitioned['engines']} / {partitioned['pytorch_nodes']}"
     else:
-        cell = f"partitioned compile failed: {partitioned['error'][:80]}"
-    error = "ok" if full["ok"] else full["error"][:100]
-    missing = {op: count for op, count in full.get("unsupported_ops", {}).items() if op != "_operator.getitem"}
-    if missing:
-        error += "; no converter: " + ", ".join(f"{op} x{count}" for op, count in missing.items())
-    return f"{cell} / {error}{topk}"
+        cell = f"partitioned compile fails: {_failure(partitioned)}"
+    return f"{cell} / {'ok' if full['ok'] else _failure(full)}{no_converter}{topk}"
 
 
 def _size_cell(hw: str, size: Dict[str, Any]) -> str:
@@ -220,12 +259,15 @@ def table(result: Dict[str, Any]) -> str:
         rows.append([name, upstream_cell, f"{row['engines']} / {row['pytorch_nodes']}", row["layers"], row["build_s"],
                      sizes])
     loads = [row[key][0] for row in result["rows"] for key in ("load_avg_start", "load_avg_end") if key in row]
+    dates = sorted(row["date"] for row in result["rows"] if "date" in row)
     note = ("Max rel error: max |compiled - eager| / max(|eager|, 1) over the float outputs, integers (labels) "
             "compared exactly; detections matched up to the order of tied scores (`compare_zoo_outputs`). "
             "Build s: trt_dyn's compile_cpu (lowering, conversion, TensorRT-RTX engine build on the CPU)")
     if loads:
         note += (f", measured with a 1-minute load average of {min(loads):.1f}-{max(loads):.1f} on "
                  f"{os.cpu_count()} cores: build seconds are inflated by the other jobs on the machine")
+    if dates:
+        note += f". Rows measured {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
     return markdown_table(header, rows) + "\n\n" + note + "."
 
 
@@ -264,8 +306,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per model")
     parser.add_argument("--jobs", type=int, default=1, help="models measured at the same time")
     parser.add_argument("--update", action="store_true", help="keep the other models' rows of an existing --json")
+    parser.add_argument("--render", action="store_true", help="rewrite the table of an existing --json, run nothing")
     parser.add_argument("--worker", choices=sorted(ZOO), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        with open(args.json) as handle:
+            recorded = json.load(handle)
+        recorded["table"] = table(recorded)
+        _write(args.json, recorded)
+        return 0
     if args.worker:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -278,14 +327,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             previous = json.load(handle).get("rows", [])
     result = run(args.tiny, args.models, upstream=not args.no_upstream, timeout=args.timeout, json_path=args.json,
                  jobs=args.jobs, previous_rows=previous)
-    text = table(result)
-    print(text)
-    write_json(args.json, {"machine": machine_record(), **result, "table": text})
-    markdown = os.path.splitext(args.json)[0] + ".md"
-    with open(markdown, "w") as handle:
-        handle.write(text + "\n")
-    print(f"\nwrote {args.json} and {markdown}")
+    _write(args.json, {"machine": machine_record(), **result, "table": table(result)})
     return 0
+
+
+def _write(json_path: str, result: Dict[str, Any]) -> None:
+    print(result["table"])
+    write_json(json_path, result)
+    markdown = os.path.splitext(json_path)[0] + ".md"
+    with open(markdown, "w") as handle:
+        handle.write(result["table"] + "\n")
+    print(f"\nwrote {json_path} and {markdown}")
 
 
 if __name__ == "__main__":

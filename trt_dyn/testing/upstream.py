@@ -73,6 +73,21 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
 
 
+def _raised_in(error: BaseException) -> Dict[str, Any]:
+    """The innermost torch_tensorrt frame of ``error``'s traceback (else the innermost frame): which pass or
+    converter failed, so a report can name it instead of repeating a bare ``TypeError``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return {}
+    inside = [frame for frame in frames if f"{os.sep}torch_tensorrt{os.sep}" in frame.filename]
+    frame = (inside or frames)[-1]
+    # a comprehension's frame is named <genexpr>: the function that holds it says which pass failed
+    named = [candidate for candidate in (inside or frames) if not candidate.name.startswith("<")]
+    function = named[-1].name if named else frame.name
+    module = frame.filename.split(f"site-packages{os.sep}")[-1]
+    return {"file": module, "function": function, "line": frame.lineno, "code": (frame.line or "").strip()}
+
+
 _UNSUPPORTED: Dict[str, set] = {}
 
 
@@ -107,8 +122,8 @@ def _compile(program: Any, specs: List[Any], full: bool) -> Dict[str, Any]:
     try:
         compiled = compile_cpu(program, specs, require_full_compilation=full, min_block_size=1)
     except Exception as error:  # noqa: BLE001  (the error is the measurement)
-        return {"ok": False, "error": _first_line(error), "seconds": time.perf_counter() - start,
-                "unsupported_ops": _unsupported_counts()}
+        return {"ok": False, "error": _first_line(error), "raised_in": _raised_in(error),
+                "seconds": time.perf_counter() - start, "unsupported_ops": _unsupported_counts()}
     return {
         "ok": True,
         "unsupported_ops": _unsupported_counts(),
