@@ -10,6 +10,7 @@ from torchvision.models import swin_transformer  # noqa: E402
 from torchvision.models.swin_transformer import SwinTransformer, SwinTransformerBlock  # noqa: E402
 
 from trt_dyn.adapters.swin import ExportableSwin, swin_export_mode  # noqa: E402
+from trt_dyn.testing.harness import export_dynamic  # noqa: E402
 
 # feature maps of 5..16: one 7x7 window up to 7 (no shift in torchvision), two from 8 (shift 3)
 BLOCK_SIZES = [(5, 5), (7, 7), (7, 14), (8, 13), (14, 14), (15, 9), (16, 16)]
@@ -20,30 +21,26 @@ def _shifted_block():
     return SwinTransformerBlock(16, 2, [7, 7], [3, 3], stochastic_depth_prob=0.0).eval()
 
 
-class _Bounded(torch.nn.Module):
-    def __init__(self, block, adapted):
+class _Adapted(torch.nn.Module):
+    """The block run inside swin_export_mode, as ExportableSwin runs it."""
+
+    def __init__(self, block):
         super().__init__()
         self.block = block
-        self.adapted = adapted
 
     def forward(self, x):
-        for size in x.shape[1:3]:
-            torch._check(size >= 5)
-            torch._check(size <= 16)
-        if not self.adapted:
-            return self.block(x)
         with swin_export_mode():
             return self.block(x)
 
 
 def _export(module):
-    return torch.export.export(module, (torch.rand(1, 11, 12, 16),),
-                               dynamic_shapes=({1: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO},))
+    # auto_dims: torchvision's Python branch on the padded size must become a guard (named Dims refuse it)
+    return export_dynamic(module, (torch.rand(1, 11, 12, 16),), {"x": {1: (5, 16), 2: (5, 16)}}, auto_dims=True)
 
 
 def test_exported_block_equals_torchvision_on_both_sides_of_the_one_window_boundary():
     block = _shifted_block()
-    program = _export(_Bounded(block, adapted=True))
+    program = _export(_Adapted(block))
     assert sorted((int(r.lower), int(r.upper)) for r in program.range_constraints.values()) == [(5, 16), (5, 16)]
     exported = program.module()
     for index, hw in enumerate(BLOCK_SIZES):
@@ -54,7 +51,7 @@ def test_exported_block_equals_torchvision_on_both_sides_of_the_one_window_bound
 
 def test_torchvision_block_alone_exports_only_the_traced_side():
     # what the adapter fixes: torchvision's Python branch on the padded size is kept as a guard
-    exported = _export(_Bounded(_shifted_block(), adapted=False)).module()
+    exported = _export(_shifted_block()).module()
     with pytest.raises(AssertionError, match="Guard failed"):
         exported(torch.rand(1, 7, 7, 16))
 

@@ -16,6 +16,7 @@ from trt_dyn.lowering import MissingDynVariantError
 from trt_dyn.lowering.export_guards import guard_expression, input_size_guards
 from trt_dyn.testing.compile_cpu import compile_cpu
 from trt_dyn.testing.executor import AssertionLayerError
+from trt_dyn.testing.harness import export_dynamic
 
 
 class BranchOnAspect(torch.nn.Module):
@@ -40,8 +41,8 @@ class NoGuard(torch.nn.Module):
 
 def _export(model, example_hw, lo=8, hi=40):
     x = torch.randn(1, 2, *example_hw)
-    size = Dim.AUTO(min=lo, max=hi)  # named Dims refuse a guard such as h % 2 == 0 instead of recording it
-    program = torch.export.export(model, (x,), dynamic_shapes={"x": {2: size, 3: size}})
+    # auto_dims: named Dims refuse a guard such as h % 2 == 0 instead of recording it
+    program = export_dynamic(model, (x,), {"x": {2: (lo, hi), 3: (lo, hi)}}, auto_dims=True)
     assert {str(r) for r in program.range_constraints.values()} == {f"VR[{lo}, {hi}]"}
     return program
 

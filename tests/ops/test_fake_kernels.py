@@ -1,7 +1,10 @@
 """Fake kernels under torch.export with dynamic dims: programs calling the dyn ops directly export,
 their outputs get precise symbolic shapes (values of shape tensors are tracked symbolically), and
 the exported program matches eager at several sizes. When a shape tensor's value is not known
-(computed by ordinary tensor ops), the fake kernels fall back to fresh unbacked sizes."""
+(computed by ordinary tensor ops), the fake kernels fall back to fresh unbacked sizes.
+
+These call ``torch.export.export`` itself, not the harness's ``export_dynamic``: the subject is what
+export makes of the fake kernels with unbounded ``Dim.AUTO`` (some programs have no range at all)."""
 
 import pytest
 import torch
@@ -16,10 +19,6 @@ AUTO = Dim.AUTO
 
 def c(value):
     return dyn.const_scalar(value)
-
-
-def _export(model, args, dynamic_shapes):
-    return torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
 
 
 def _output_shapes(ep):
@@ -57,7 +56,7 @@ class ShapeAndViews(torch.nn.Module):
 
 def test_shape_and_view_ops_export_precisely():
     model = ShapeAndViews()
-    ep = _export(model, (torch.randn(2, 3, 9, 5),), ({2: AUTO, 3: AUTO},))
+    ep = torch.export.export(model, (torch.randn(2, 3, 9, 5),), dynamic_shapes=({2: AUTO, 3: AUTO},))
     shapes = _output_shapes(ep)
     placeholder = next(n for n in ep.graph.nodes if n.op == "placeholder").meta["val"]
     H, W = placeholder.shape[2], placeholder.shape[3]
@@ -86,7 +85,7 @@ class Creation(torch.nn.Module):
 
 def test_creation_ops_export_precisely():
     model = Creation()
-    ep = _export(model, (torch.randn(6, 2),), ({0: AUTO},))
+    ep = torch.export.export(model, (torch.randn(6, 2),), dynamic_shapes=({0: AUTO},))
     shapes = _output_shapes(ep)
     N = next(n for n in ep.graph.nodes if n.op == "placeholder").meta["val"].shape[0]
     assert shapes == [(N, 2), (N,), (N, 2), (1, N)]
@@ -108,7 +107,7 @@ class Slicing(torch.nn.Module):
 
 def test_slicing_ops_export_precisely():
     model = Slicing()
-    ep = _export(model, (torch.randn(2, 10, 3),), ({1: AUTO},))
+    ep = torch.export.export(model, (torch.randn(2, 10, 3),), dynamic_shapes=({1: AUTO},))
     shapes = _output_shapes(ep)
     assert not any(s.startswith("u") for shape in shapes for s in _symbols(shape))
     _check_eager(ep, model, lambda h: (torch.randn(2, h, 3),), [4, 5, 10, 16, 63, 64])
@@ -128,8 +127,8 @@ class ResizeTopk(torch.nn.Module):
 
 def test_resize_and_topk_export_precisely():
     model = ResizeTopk()
-    ep = _export(model, (torch.randn(1, 2, 8, 6), torch.randn(1, 2, 4, 3)),
-                 ({2: AUTO, 3: AUTO}, {2: AUTO, 3: AUTO}))
+    ep = torch.export.export(model, (torch.randn(1, 2, 8, 6), torch.randn(1, 2, 4, 3)),
+                             dynamic_shapes=({2: AUTO, 3: AUTO}, {2: AUTO, 3: AUTO}))
     shapes = _output_shapes(ep)
     assert not any(s.startswith("u") for shape in shapes for s in _symbols(shape))
     _check_eager(ep, model, lambda s: (torch.randn(1, 2, *s[0]), torch.randn(1, 2, *s[1])),
@@ -147,7 +146,7 @@ class UnknownValues(torch.nn.Module):
 
 def test_unknown_shape_values_get_unbacked_sizes():
     model = UnknownValues()
-    ep = _export(model, (torch.randn(5, 2),), ({0: AUTO},))
+    ep = torch.export.export(model, (torch.randn(5, 2),), dynamic_shapes=({0: AUTO},))
     shapes = _output_shapes(ep)
     assert all(s.startswith("u") for shape in shapes for s in _symbols(shape))
     _check_eager(ep, model, lambda n: (torch.randn(n, 2),), [2, 5, 9])
@@ -160,4 +159,4 @@ def test_fake_kernel_checks_static_length():
             return dyn.reshape_dyn(x, sizes)
 
     with pytest.raises(Exception):
-        _export(Bad(), (torch.randn(2, 3),), ({0: AUTO},))
+        torch.export.export(Bad(), (torch.randn(2, 3),), dynamic_shapes=({0: AUTO},))

@@ -199,3 +199,37 @@ def test_shared_dim_objects_and_raw_dynamic_shapes():
 
     raw = run_converter_test(Mul(), inputs, dynamic_shapes={"x": {1: Dim("w", min=2, max=9)}, "y": {1: Dim("w", min=2, max=9)}})
     assert [shapes["y"] for _, shapes in raw.points] == [(3, 2), (3, 4), (3, 9), (3, 7)]
+
+
+def test_auto_dims_record_a_size_condition_as_a_guard():
+    class BranchOnParity(torch.nn.Module):
+        def forward(self, x):
+            if x.shape[0] % 2 == 1:
+                return x - 1
+            return x * 3
+
+    program = export_dynamic(BranchOnParity(), (torch.randn(5, 3),), {"x": {0: (2, 9)}}, auto_dims=True)
+    assert [(int(r.lower), int(r.upper)) for r in program.range_constraints.values()] == [(2, 9)]
+    module = program.module()
+    x = torch.randn(7, 3)
+    torch.testing.assert_close(module(x), x - 1)
+    with pytest.raises(AssertionError, match="Guard failed"):
+        module(torch.randn(4, 3))  # the branch not traced is refused, not computed wrongly
+
+
+def test_fixes_export_cannot_apply_fall_back_to_auto_dims_with_the_input_names():
+    ops = torch.ops.trt_dyn
+
+    class SplitAtThird(torch.nn.Module):
+        # named Dims: export suggests ``w = 3*_w - 2``, which its own parser refuses (negative minimum)
+        def forward(self, x):
+            w = ops.sym_size_dyn(x, 1)
+            first = ops.floordiv_dyn(w, ops.const_scalar(3))
+            rest = ops.sub_dyn(w, ops.add_dyn(first, ops.const_scalar(1)))
+            return tuple(ops.split_dyn(x, ops.shape_cat_dyn([first, ops.const([1]), rest]), 1))
+
+    program = export_dynamic(SplitAtThird(), (torch.randn(3, 7, 2),), {"x": {0: (2, 4), 1: (2, 13)}})
+    assert [n.name for n in program.graph.nodes if n.op == "placeholder"] == ["x"]
+    assert sorted((int(r.lower), int(r.upper)) for r in program.range_constraints.values()) == [(2, 4), (2, 13)]
+    with pytest.raises(SpecializationError, match=r"requested \[1, 13\], export kept \[2, 13\]"):
+        export_dynamic(SplitAtThird(), (torch.randn(3, 7, 2),), {"x": {0: (2, 4), 1: (1, 13)}})

@@ -2,8 +2,9 @@
 
 ``export_dynamic(module, inputs, {"x": {0: (1, 8)}})`` is the one export-with-ranges helper of the
 tests: named ``Dim`` ranges first (export's suggested fixes applied when it finds two axes equal),
-else ``Dim.AUTO(min=, max=)``; either way every requested axis must stay symbolic over exactly its
-range, else :class:`SpecializationError`.
+else ``Dim.AUTO(min=, max=)`` (``auto_dims=True``: only that, so size conditions become guards);
+either way every requested axis must stay symbolic over exactly its range, else
+:class:`SpecializationError`.
 """
 
 from __future__ import annotations
@@ -66,11 +67,16 @@ def export_dynamic(
     dynamic: Optional[Mapping[str, Mapping[int, Any]]] = None,
     *,
     dynamic_shapes: Any = None,
+    auto_dims: bool = False,
 ) -> torch.export.ExportedProgram:
     """Export ``module`` with the harness's dynamic ranges and check none was specialized.
 
-    See the module docstring for ``dynamic``. Raises :class:`SpecializationError` when the exported
+    See the package docstring for ``dynamic``. Raises :class:`SpecializationError` when the exported
     program does not keep a requested axis dynamic over exactly the requested range.
+
+    ``auto_dims=True`` skips the named ``Dim`` attempt and exports with ``Dim.AUTO(min=, max=)``
+    only: a condition the model puts on its sizes (``if h > w``, ``h % 2``) then becomes a guard of
+    the program, where named Dims would refuse the range or turn it into a derived dim.
     """
     inputs = tuple(inputs)
     names = _forward_parameter_names(module, len(inputs))
@@ -82,6 +88,10 @@ def export_dynamic(
     requested = _requested_ranges(names, dynamic)
     if not requested:
         return torch.export.export(module, inputs)
+    if auto_dims:
+        program = _export_auto(module, inputs, names, dynamic, requested)
+        _check_not_specialized(program, names, requested)
+        return program
 
     spec: Dict[str, Dict[int, Any]] = {}
     for name in names:
@@ -103,25 +113,37 @@ def export_dynamic(
         # Named ranges can be refused (a relation export cannot express as a fix), or narrowed by the
         # fixes export suggests (``h = 2*_h`` for a model that only needs h // 2); Dim.AUTO lets export
         # derive the relations, its min/max keep the ranges, and they are checked again below.
-        # (Bounds on the module itself, not a wrapper: the program's inputs keep the forward's names,
-        # which guard messages and compile errors quote.)
-        auto = {
-            name: {
-                axis: Dim.AUTO(min=requested[(name, axis)][0], max=requested[(name, axis)][1])
-                for axis in dynamic.get(name, {})
-            }
-            or None
-            for name in names
-        }
         try:
-            program = torch.export.export(module, inputs, dynamic_shapes=auto)
-        except Exception as auto_error:
-            raise SpecializationError(
-                f"torch.export refused the dynamic ranges {requested}:\n"
-                f"  with named Dims: {named_error}\n  with Dim.AUTO(min, max): {auto_error}"
-            ) from auto_error
+            program = _export_auto(module, inputs, names, dynamic, requested)
+        except SpecializationError as auto_error:
+            raise SpecializationError(f"{auto_error}\n  (with named Dims: {named_error})") from auto_error
     _check_not_specialized(program, names, requested)
     return program
+
+
+def _export_auto(
+    module: torch.nn.Module,
+    inputs: Tuple[torch.Tensor, ...],
+    names: Sequence[str],
+    dynamic: Dict[str, Dict[int, Any]],
+    requested: Dict[Tuple[str, int], Range],
+) -> torch.export.ExportedProgram:
+    # Bounds on the module itself, not a torch._check wrapper: the program's inputs keep the
+    # forward's names, which guard messages and compile errors quote.
+    auto = {
+        name: {
+            axis: Dim.AUTO(min=requested[(name, axis)][0], max=requested[(name, axis)][1])
+            for axis in dynamic.get(name, {})
+        }
+        or None
+        for name in names
+    }
+    try:
+        return torch.export.export(module, inputs, dynamic_shapes=auto)
+    except Exception as error:
+        raise SpecializationError(
+            f"torch.export refused the dynamic ranges {requested} with Dim.AUTO(min, max): {error}"
+        ) from error
 
 
 def _export_refining(
