@@ -203,7 +203,7 @@ def _failure(compile_result: Dict[str, Any]) -> str:
     if where.get("file", "").startswith("torch_tensorrt"):
         role = ("lowering pass" if "/lowering/passes/" in where["file"] else
                 "converter" if "/conversion/" in where["file"] else "function")
-        place = f"torch_tensorrt's {role} {where['function']}"
+        place = f"torch_tensorrt's {role} `{where['function']}`"
     comparison = _COMPARISON_TYPE_ERROR.search(message)
     if comparison and "Node" in (comparison["a"], comparison["b"]):
         # an fx Node where the code expects a number: a symbolic size reached Python arithmetic
@@ -214,7 +214,10 @@ def _failure(compile_result: Dict[str, Any]) -> str:
         code = f" (`{compared.group(0) if compared else source[:60]}`)" if source else ""
         return f"{place or 'torch_tensorrt'} {what}{code}: {kind}"
     message = message.replace("tensorrt_rtx_bindings.tensorrt_rtx.", "")
-    return f"{kind} in {place}: {message[:90]}" if place else f"{kind}: {message[:110]}"
+    if not place:
+        return f"{kind}: {message[:110]}"
+    code = f" (`{where['code']}`)" if where.get("code") and len(where["code"]) <= 60 else ""
+    return f"{kind} in {place}{code}: {message[:90]}"
 
 
 def _upstream_cell(result: Optional[Dict[str, Any]], program: str = "") -> str:

@@ -40,8 +40,18 @@ def test_cell_names_the_torch_tensorrt_pass_and_the_comparison_once():
     failed = failed_compile()
     failed["raised_in"]["file"] = "torch_tensorrt/dynamo/lowering/passes/fuse_pads.py"  # as under site-packages
     cell = zoo._upstream_cell({"partitioned": failed, "full_compilation": dict(failed)})
-    assert cell == ("both compiles fail: torch_tensorrt's lowering pass fuse_pads compares a symbolic size (fx Node) "
+    assert cell == ("both compiles fail: torch_tensorrt's lowering pass `fuse_pads` compares a symbolic size (fx Node) "
                     "with an int (`amount < 0`): TypeError")
+
+
+def test_cell_names_the_converter_and_its_line_for_other_errors():
+    failed = {"ok": False, "error": "RuntimeError: Could not infer dtype of tensorrt_rtx_bindings.tensorrt_rtx.ITensor",
+              "raised_in": {"file": "torch_tensorrt/dynamo/conversion/impl/full.py", "function": "full", "line": 27,
+                            "code": "fill_value_tensor = torch.tensor(fill_value)"}, "unsupported_ops": {}}
+    cell = zoo._upstream_cell({"partitioned": failed, "full_compilation": {"ok": True, "engines": 1,
+                                                                           "pytorch_nodes": 0}})
+    assert cell == ("partitioned compile fails: RuntimeError in torch_tensorrt's converter `full` "
+                    "(`fill_value_tensor = torch.tensor(fill_value)`): Could not infer dtype of ITensor / ok")
 
 
 def test_cell_for_partitioned_engines_and_refused_full_compilation_on_the_topk_export():
