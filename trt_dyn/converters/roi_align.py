@@ -46,7 +46,6 @@ counts them in a built network (a proxy for GPU cost).
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -55,12 +54,12 @@ import torchvision  # noqa: F401  (registers torch.ops.torchvision.roi_align)
 
 from .._trt import trt
 from .errors import fail
+from .shape_tensor import name_layer
 from .._hooks import converter_decorator
 
 LAYER_PREFIX = "roi_align["
 ROI_ALIGN_OP = torch.ops.torchvision.roi_align.default
 
-_ids = itertools.count()
 _FLOAT_TYPES = {trt.float32: "float32", trt.float16: "float16"}
 #: cap on grid sizes and trip counts before their int32 casts: exact in float32 (2**31 - 1 is not,
 #: it rounds up and overflows), and a loop that long means non-finite or absurd boxes anyway
@@ -80,8 +79,7 @@ class _Net:
         self._constants: Dict[Any, "trt.ITensor"] = {}
 
     def _named(self, layer: "trt.ILayer", what: str) -> "trt.ITensor":
-        layer.name = f"{self.prefix}/{what}#{next(_ids)}"
-        return layer.get_output(0)
+        return name_layer(layer, self.prefix, what).get_output(0)
 
     def const(self, value: Any, dtype: Any = np.float32, shape: Optional[Sequence[int]] = None) -> "trt.ITensor":
         array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
@@ -390,11 +388,11 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
     acc_init = g.select(box_true, acc_zero, acc_zero, "acc_init")
 
     loop = g.net.add_loop()
-    loop.name = f"{g.prefix}/loop#{next(_ids)}"
+    name_layer(loop, g.prefix, "loop")
     counter = loop.add_recurrence(g.const(0, np.int32, ()))
-    counter.name = f"{g.prefix}/counter#{next(_ids)}"
+    name_layer(counter, g.prefix, "counter")
     acc = loop.add_recurrence(acc_init)
-    acc.name = f"{g.prefix}/acc#{next(_ids)}"
+    name_layer(acc, g.prefix, "acc")
     t = counter.get_output(0)
     loop.add_trip_limit(g.binary(t, trips_i, E.LESS, "continue"), trt.TripLimit.WHILE)
 
@@ -421,7 +419,7 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
     acc.set_input(1, g.add(acc.get_output(0), samples, "accumulate"))
     counter.set_input(1, g.add(t, g.const(1, np.int32, ()), "t_next"))
     out = loop.add_loop_output(acc.get_output(0), trt.LoopOutput.LAST_VALUE)
-    out.name = f"{g.prefix}/loop_out#{next(_ids)}"
+    name_layer(out, g.prefix, "loop_out")
     return out.get_output(0)
 
 
