@@ -38,5 +38,5 @@ class ZeroSizedReshape(torch.nn.Module):
 
 
 def test_reshape_zero_is_empty_dim():
-    # a batch of 1 specialises (export raises the minimum to 2, as it did under dyn_check)
+    # a batch of 1 specialises (export raises the minimum to 2)
     run_converter_test(ZeroSizedReshape(), (torch.randn(3, 4, 2),), {"x": {0: (2, 5)}})
