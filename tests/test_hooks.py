@@ -134,3 +134,29 @@ def test_segment_conversion_restored_after_an_error():
             assert _hooks.compile_functions() != before
             raise RuntimeError("inside")
     assert _hooks.compile_functions() == before
+
+
+def test_passes_before_is_the_registered_prefix():
+    from trt_dyn.lowering import pipeline
+    from trt_dyn.lowering.dyn_pass import dyn_lowering_pass
+
+    pipeline.register()
+    registered = _hooks.post_lowering_passes()
+    before = _hooks.passes_before(dyn_lowering_pass)
+    assert before == registered[:len(before)]
+    assert _hooks._pass_key(registered[len(before)]) == _hooks._pass_key(dyn_lowering_pass)
+    assert before[-1].__name__ == "data_dependent_pass" and "remove_assert_nodes" in [p.__name__ for p in before]
+
+    def never_registered(gm, settings):
+        return gm
+
+    with pytest.raises(LookupError, match="never_registered"):
+        _hooks.passes_before(never_registered)
+
+
+def test_decompositions_follow_the_compilation_settings():
+    plain = _hooks.decompositions()
+    assert set(plain) == set(_hooks.decompositions(_hooks.compilation_settings()))
+    attention = _hooks.decompositions(_hooks.compilation_settings(decompose_attention=True))
+    assert set(plain) < set(attention)
+    assert torch.ops.aten.scaled_dot_product_attention.default in set(attention) - set(plain)

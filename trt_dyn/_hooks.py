@@ -20,7 +20,9 @@ hook                                       what it touches                      
                                            put back)
 :func:`install_post_lowering_passes`       ``_aten_lowering_pass`` (the registration            ``lowering.pipeline``
                                            decorator) and its pass list
-:func:`decompositions`                     ``dynamo.lowering.get_decompositions``               ``lowering.dyn_pass``
+:func:`decompositions`,                    ``dynamo.lowering.get_decompositions`` (with the     ``lowering.pipeline``
+:func:`compilation_settings`,              settings ``dynamo.compile`` hands it),
+:func:`passes_before`                      ``CompilationSettings``, the live pass list
 :func:`narrow_item_folding`                ``fold_get_attr_item_calls._remove_identity_ops``    ``lowering.torch_compile``
 :func:`after_placeholder`                  ``TRTInterpreter.placeholder`` (wrapped),            ``converters.selection``
                                            ``_cur_node``
@@ -190,9 +192,32 @@ def installed_passes(passes: Sequence[Callable]) -> List[str]:
     return [_pass_key(fn) for fn in post_lowering_passes() if _pass_key(fn) in ours]
 
 
-def decompositions() -> Dict[Any, Callable]:
-    """torch_tensorrt's decomposition table (what ``dynamo.compile`` runs before the post-lowering passes)."""
-    return _module("torch_tensorrt.dynamo.lowering").get_decompositions()
+#: the CompilationSettings fields ``dynamo.compile`` hands ``get_decompositions`` (same names as its parameters)
+DECOMPOSITION_SETTINGS = ("enable_experimental_decompositions", "decompose_attention", "use_distributed_mode_trace",
+                          "use_fp32_acc")
+
+
+def decompositions(compilation: Any = None) -> Dict[Any, Callable]:
+    """torch_tensorrt's decomposition table (what ``dynamo.compile`` runs before the post-lowering passes), chosen
+    by the :data:`DECOMPOSITION_SETTINGS` of ``compilation`` (a ``CompilationSettings``; None: its defaults)."""
+    compilation = compilation if compilation is not None else compilation_settings()
+    return _module("torch_tensorrt.dynamo.lowering").get_decompositions(
+        **{name: getattr(compilation, name) for name in DECOMPOSITION_SETTINGS})
+
+
+def compilation_settings(**options: Any) -> Any:
+    """The ``CompilationSettings`` a compile hands its lowering passes: torch_tensorrt's defaults, with ``options``."""
+    return _module("torch_tensorrt.dynamo").CompilationSettings(**options)
+
+
+def passes_before(stop: Callable) -> List[Callable]:
+    """The registered post-lowering passes a compile runs before ``stop`` (matched by module and qualified name, as
+    registration does), in order. ``stop`` must be registered: a report that ran the whole list would be wrong."""
+    registered = list(post_lowering_passes())
+    keys = [_pass_key(fn) for fn in registered]
+    if _pass_key(stop) not in keys:
+        raise LookupError(f"{_pass_key(stop)} is not in torch_tensorrt's post-lowering passes {keys}")
+    return registered[: keys.index(_pass_key(stop))]
 
 
 def narrow_item_folding(make_replacement: Callable[[Any, Any], Callable]) -> bool:
@@ -590,6 +615,15 @@ ASSUMPTIONS: List[Assumption] = [
                else "fuse_pad_into_convolution is no longer in ATEN_POST_LOWERING_PASSES (drop its guard?)"),
     Assumption("get_decompositions exists", "torch_tensorrt.dynamo.lowering",
                lambda: has_attribute("torch_tensorrt.dynamo.lowering", "get_decompositions")),
+    Assumption("get_decompositions takes the CompilationSettings fields of the same names", "torch_tensorrt.dynamo",
+               lambda: accepts("torch_tensorrt.dynamo.lowering", "get_decompositions", DECOMPOSITION_SETTINGS) or
+               next((f"CompilationSettings has no field {name!r}" for name in DECOMPOSITION_SETTINGS
+                     if not hasattr(compilation_settings(), name)), None)),
+    Assumption("dynamo.compile decomposes with get_decompositions, then runs post_lowering", _COMPILER,
+               lambda: looks_up_global(_COMPILER, "compile", "get_decompositions") or
+               looks_up_global(_COMPILER, "compile", "post_lowering")),
+    Assumption("the post-lowering manager calls each of its passes as pass(gm, settings), in list order",
+               _LOWERING_PASSES, lambda: _pass_manager_order()),
     Assumption(".item() folding strips identities through _remove_identity_ops", _ITEM_FOLDING,
                lambda: has_attribute(_ITEM_FOLDING, "_IDENTITY_METHODS") or
                has_attribute(_ITEM_FOLDING, "_IDENTITY_FUNCTIONS") or
@@ -648,6 +682,25 @@ def _registry_shape() -> Optional[str]:
             return f"DYNAMO_ATEN_CONVERTERS has no entry for {target}"
         if not all(hasattr(c, "converter_implementation") for c in candidates):
             return "DYNAMO_ATEN_CONVERTERS entries have no converter_implementation"
+    return None
+
+
+def _pass_manager_order() -> Optional[str]:
+    manager_type = type(_module(_LOWERING_PASSES).ATEN_POST_LOWERING_PASSES)
+    calls: List[Tuple[str, Any]] = []
+
+    def recording(name: str) -> Callable:
+        def lowering_pass(gm: Any, settings: Any) -> Any:
+            calls.append((name, settings))
+            return gm
+
+        return lowering_pass
+
+    settings = object()
+    manager = manager_type([recording("first"), recording("second")])
+    manager(torch.fx.GraphModule(torch.nn.Module(), torch.fx.Graph()), settings)
+    if calls != [("first", settings), ("second", settings)]:
+        return f"{manager_type.__name__}([first, second])(gm, settings) made the calls {calls}"
     return None
 
 

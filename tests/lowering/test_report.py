@@ -265,3 +265,148 @@ def test_source_location_skips_only_torch_itself():
              f'  File "{torch_dir}vision/ops/misc.py", line 30, in forward\n    return self.op(x)\n'
              f'  File "{torch_dir}/nn/functional.py", line 5, in pad\n    return torch._C._nn.pad(x)')
     assert source_location(trace) == (f"{torch_dir}vision/ops/misc.py:30", "return self.op(x)")
+
+
+# --- report() analyses the graph a compile's dyn lowering is handed (issue 14) ---------------------------------
+
+
+class CopyIntoHead(torch.nn.Module):
+    """``y[:, :n] = ...`` with n dynamic: a slice_scatter whose end is symbolic. trt_dyn has no dyn variant for it,
+    but torch_tensorrt's post-lowering pass ``decompose_dynamic_slice_scatter`` turns it into arange/expand/scatter
+    before the dyn lowering runs, so the compile builds it."""
+
+    def forward(self, x, z):
+        y = x.clone()
+        y[:, :z.shape[1]] = z * 2.0
+        return y
+
+
+class WriteBackAboveThreshold(torch.nn.Module):
+    """``out[m] = f(x[m])`` with the mask from a 0-d input: the selection's size is computed from a scalar input,
+    which TensorRT cannot take as a shape tensor; trt_dyn's data-dependent pass (dense mode) makes it a ``where``."""
+
+    def forward(self, x, threshold):
+        out = x.clone()
+        mask = x.sum(1) > threshold
+        out[mask] = x[mask] * 2.0 + 1.0
+        return out
+
+
+def _head_case():
+    program = torch.export.export(CopyIntoHead(), (torch.randn(3, 8), torch.randn(3, 3)), dynamic_shapes=(
+        {1: Dim("W", min=8, max=32)}, {1: Dim("n", min=1, max=4)}))
+    return program, [(torch.randn(3, w), torch.randn(3, n)) for w, n in ((8, 1), (13, 4), (32, 3))]
+
+
+def _threshold_case():
+    program = torch.export.export(WriteBackAboveThreshold(), (torch.randn(8, 4), torch.tensor(0.5)),
+                                  dynamic_shapes=({0: Dim("N", min=1, max=32)}, None))
+    return program, [(torch.randn(n, 4), torch.randn(())) for n in (1, 7, 32)]
+
+
+def _compiled_or_refused(program):
+    """(compiled module, None) when a full compile builds, else (None, the ops its MissingDynVariantError names)."""
+    from trt_dyn.testing import compile_cpu
+
+    try:
+        return compile_cpu(program, require_full_compilation=True, min_block_size=1), None
+    except MissingDynVariantError as error:
+        return None, [(entry.op, entry.node) for entry in error.report.missing]
+
+
+@pytest.mark.parametrize("case, mode, refused", [
+    (_head_case, "auto", []),
+    (_threshold_case, "dense", []),
+    (_threshold_case, "native", [("aten.index.Tensor", "index")]),
+], ids=["upstream-slice-scatter-decomposition", "data-dependent-dense", "data-dependent-native"])
+def test_report_says_what_a_full_compile_does(case, mode, refused):
+    """The report was made on the decomposed program only, so it named ops a compile never sees: slice_scatter
+    (decomposed by an upstream pass) and the masked selection (rewritten by trt_dyn's data-dependent pass)."""
+    from trt_dyn.lowering.data_dependent import data_dependent_mode
+
+    program, inputs = case()
+    model = program.module()
+    with data_dependent_mode(mode):
+        report = trt_dyn.report(program)
+        compiled, compile_refused = _compiled_or_refused(program)
+    assert [(entry.op, entry.node) for entry in report.missing] == refused, str(report)
+    if refused:
+        assert compile_refused == refused
+        return
+    assert compile_refused is None and compiled.num_trt_engines == 1 and not compiled.pytorch_nodes
+    for args in inputs:
+        assert_same(compiled(*args), model(*args), exact=False, rtol=0, atol=1e-6)
+
+
+class WithFoldableWeights(torch.nn.Module):
+    """Weights a post-lowering pass may fold (``weight.t() * 2``), a buffer, and a dynamic slice_scatter."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(8, 8))
+        self.register_buffer("offset", torch.randn(8))
+
+    def forward(self, x, z):
+        y = x @ (self.weight.t() * 2.0) + self.offset
+        y[:, :z.shape[1]] = z
+        return y
+
+
+def test_report_leaves_the_program_unchanged():
+    batch = Dim("B", min=2, max=16)
+    program = torch.export.export(WithFoldableWeights().eval(), (torch.randn(5, 8), torch.randn(5, 3)),
+                                  dynamic_shapes=({0: batch}, {0: batch, 1: Dim("n", min=1, max=7)}))
+    code, signature = program.graph_module.code, str(program.graph_signature)
+    names = [node.name for node in program.graph.nodes]
+    state = {name: value.clone() for name, value in program.state_dict.items()}
+    vals = {node.name: node.meta.get("val") for node in program.graph.nodes}
+    report = trt_dyn.report(program)
+    assert report.dynamic and report.ok, str(report)
+    assert program.graph_module.code == code and str(program.graph_signature) == signature
+    assert [node.name for node in program.graph.nodes] == names
+    assert {node.name: node.meta.get("val") for node in program.graph.nodes} == vals
+    assert program.state_dict.keys() == state.keys()
+    assert all(torch.equal(program.state_dict[name], value) for name, value in state.items())
+    eager = WithFoldableWeights().eval()
+    eager.load_state_dict(state)
+    for batch, n in ((2, 1), (9, 7), (16, 5)):
+        x, z = torch.randn(batch, 8), torch.randn(batch, n)
+        assert_same(program.module()(x, z), eager(x, z), exact=False, rtol=0, atol=1e-5)
+
+
+def test_report_of_a_graph_module_leaves_it_unchanged():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gm = make_fx(_new_zeros_elsewhere, tracing_mode="symbolic")(torch.randn(6, 9))
+    code, nodes = gm.code, list(gm.graph.nodes)
+    trt_dyn.report(gm)
+    assert gm.code == code and list(gm.graph.nodes) == nodes
+
+
+def test_report_runs_the_registered_passes_in_order():
+    """By construction: the passes report() runs are read from torch_tensorrt's list when it is called, up to the
+    dyn lowering; a pass registered after the dyn lowering (the export guards) is not run, and the settings handed
+    to the passes are the ones given."""
+    from trt_dyn import _hooks
+
+    registered = _hooks.post_lowering_passes()
+    position = [getattr(p, "__name__", "") for p in registered].index("dyn_lowering_pass")
+    calls = []
+
+    def spy(name, wrapped):
+        def lowering_pass(gm, settings):
+            calls.append((name, settings))
+            return wrapped(gm, settings)
+        return lowering_pass
+
+    spied = [spy(getattr(p, "__name__", repr(p)), p) if i != position else p for i, p in enumerate(registered)]
+    saved = list(registered)
+    registered[:] = spied
+    try:
+        settings = _hooks.compilation_settings(require_full_compilation=True)
+        trt_dyn.report(_head_case()[0], settings)
+    finally:
+        registered[:] = saved
+    names = [getattr(p, "__name__", "") for p in saved]
+    assert [name for name, _ in calls] == names[:position]
+    assert all(given is settings for _, given in calls)

@@ -602,20 +602,21 @@ def _lifted(graph_module_or_program: Any) -> FrozenSet[str]:
                      if spec.kind != user and hasattr(spec.arg, "name"))
 
 
-def report(graph_module_or_program: Any) -> DynReport:
-    """What the dyn lowering would rewrite and what it is missing (the graph is not changed).
+def report(graph_module_or_program: Any, compilation: Any = None) -> DynReport:
+    """What a compile's dyn lowering would rewrite and what it is missing; the argument is not changed.
 
-    An ``ExportedProgram`` is first decomposed (on a copy) with torch_tensorrt's decomposition table, so the
-    report speaks of the graph torch_tensorrt's lowering passes will see; a ``GraphModule`` is analysed as given.
+    The analysis reads the graph a compile hands the dyn lowering pass, made on a copy by the same steps
+    (:func:`trt_dyn.lowering.pipeline.as_the_dyn_lowering_sees_it`): torch_tensorrt's decompositions for an
+    ``ExportedProgram``, then every post-lowering pass registered before the dyn lowering (torch_tensorrt's own,
+    e.g. its dynamic ``slice_scatter`` decomposition, and trt_dyn's data-dependent rewrite), each handed
+    ``compilation`` (torch_tensorrt's ``CompilationSettings``; None: the defaults of a compile without options).
     ``str(report)`` is a readable table; ``report.missing`` entries carry op, node name, the
     symbolic argument and the user's ``file:line``.
     """
-    if isinstance(graph_module_or_program, torch.export.ExportedProgram):
-        from .._hooks import decompositions
+    from .pipeline import as_the_dyn_lowering_sees_it  # the pipeline imports this module
 
-        graph_module_or_program = graph_module_or_program.run_decompositions(decompositions())
-    gm = _graph_module(graph_module_or_program)
-    result = analyse(gm, _lifted(graph_module_or_program))
+    gm = as_the_dyn_lowering_sees_it(graph_module_or_program, compilation)
+    result = analyse(gm)
     if result.dynamic:
         result.rewritten = _planned_rewrites(gm, result)
         result.missing.extend(guard_problems(gm))

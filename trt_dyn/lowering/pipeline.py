@@ -9,6 +9,8 @@ see, and ``remove_assert_nodes`` has already dropped the assertions by then.
 Add a pass by inserting it into :data:`PASSES` at the right position (a data-dependent rewrite
 goes BEFORE ``dyn_lowering_pass``, which must see the final SymInt uses). Each pass has the
 torch_tensorrt signature ``(gm, settings) -> gm``. :func:`register` is idempotent.
+``trt_dyn.report()`` runs every registered pass before ``dyn_lowering_pass`` (upstream and trt_dyn's) on a copy,
+through :func:`as_the_dyn_lowering_sees_it`: a pass added here or upstream is in the report with no other change.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from typing import Any, Callable, List
 
 import torch
 
-from .._hooks import install_post_lowering_passes, installed_passes, post_lowering_passes
+from .._hooks import (compilation_settings, decompositions, install_post_lowering_passes, installed_passes,
+                      passes_before, post_lowering_passes)
 from .data_dependent import data_dependent_pass
 from .dyn_pass import dyn_lowering_pass
 from .export_guards import export_guard_pass
-from .toolbox import WRITE_BACK_OPS
 from .upstream_guards import UPSTREAM_GUARDS
 
 LoweringPass = Callable[[torch.fx.GraphModule, Any], torch.fx.GraphModule]
@@ -32,20 +34,30 @@ PASSES: List[LoweringPass] = [data_dependent_pass, dyn_lowering_pass, export_gua
 
 
 def passes_before_dyn_lowering() -> List[LoweringPass]:
-    """The trt_dyn passes a compile runs before the dyn lowering, in :data:`PASSES` order."""
-    return PASSES[: PASSES.index(dyn_lowering_pass)]
+    """Every pass a compile runs on the aten graph before trt_dyn's dyn lowering: torch_tensorrt's registered
+    post-lowering list as it is now (upstream passes, then trt_dyn's earlier :data:`PASSES`), up to the dyn lowering."""
+    return passes_before(dyn_lowering_pass)
 
 
-def as_the_dyn_lowering_sees_it(gm: torch.fx.GraphModule, owned: bool = False) -> torch.fx.GraphModule:
-    """``gm`` after :func:`passes_before_dyn_lowering`, so that ``report()`` analyses what a compile's dyn lowering
-    sees (by construction: the same list). ``owned``: ``gm`` is a copy the caller made and may be changed; otherwise
-    ``gm`` is left as it is and a copy is rewritten (made only when the graph has data-dependent ops to rewrite)."""
-    if not owned:
-        if not any(node.op == "call_function" and node.target in WRITE_BACK_OPS for node in gm.graph.nodes):
-            return gm
-        gm = copy.deepcopy(gm)
+def as_the_dyn_lowering_sees_it(graph_module_or_program: Any, compilation: Any = None) -> torch.fx.GraphModule:
+    """A new graph module holding what a compile hands trt_dyn's dyn lowering pass; the argument is not changed.
+
+    An ``ExportedProgram`` is decomposed with torch_tensorrt's table and unlifted (``module()``, weights become
+    ``get_attr``), as ``torch_tensorrt.dynamo.compile`` does; a ``GraphModule`` (torch.compile's aten graph) gets a
+    copy of its graph sharing its weights. Then :func:`passes_before_dyn_lowering` run on it in order, each handed
+    ``compilation`` (torch_tensorrt's ``CompilationSettings``; None: the defaults a compile without options uses).
+    The list is read from torch_tensorrt's registry at each call, so a pass registered later is run here too.
+    """
+    compilation = compilation if compilation is not None else compilation_settings()
+    if isinstance(graph_module_or_program, torch.export.ExportedProgram):
+        gm = graph_module_or_program.run_decompositions(decompositions(compilation)).module()
+    elif isinstance(graph_module_or_program, torch.fx.GraphModule):
+        gm = torch.fx.GraphModule(graph_module_or_program, copy.deepcopy(graph_module_or_program.graph))
+    else:
+        raise TypeError(f"expected a torch.fx.GraphModule or torch.export.ExportedProgram, "
+                        f"got {type(graph_module_or_program).__name__}")
     for lowering_pass in passes_before_dyn_lowering():
-        gm = lowering_pass(gm, None)
+        gm = lowering_pass(gm, compilation)
     return gm
 
 
