@@ -14,11 +14,12 @@ is a row with its stage and error, and the others still run. The JSON is rewritt
 the load average: on a shared machine the build seconds are inflated by the other jobs.
 
     python benchmarks/zoo.py [--tiny] [--models NAME ...] [--no-upstream] [--json PATH] [--timeout S] [--jobs N]
-                             [--update] [--render]
+                             [--update] [--render] [--merge JSON ...]
 
 ``--tiny`` runs the fastest model only; ``--jobs`` runs that many models at once (each build then gets a share
 of the cores: the seconds grow); ``--update`` replaces the rows of the models run in an existing JSON and keeps
-the others; ``--render`` rewrites the table of an existing JSON without running anything.
+the others; ``--render`` rewrites the table of an existing JSON without running anything; ``--merge`` writes one
+table from runs made side by side, one row per model.
 """
 
 from __future__ import annotations
@@ -271,6 +272,8 @@ def table(result: Dict[str, Any]) -> str:
                  f"{os.cpu_count()} cores: build seconds are inflated by the other jobs on the machine")
     if dates:
         note += f". Rows measured {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+    if result.get("concurrency_note"):  # rows merged from several runs at once: their builds shared the cores
+        note += f"; {result['concurrency_note']}"
     return markdown_table(header, rows) + "\n\n" + note + "."
 
 
@@ -300,6 +303,27 @@ def run(tiny: bool, models: Optional[Sequence[str]] = None, upstream: bool = Tru
     return result
 
 
+def merge_runs(paths: Sequence[str]) -> Dict[str, Any]:
+    """One table from zoo runs made side by side (each ``--jobs 1`` on its own models, to finish sooner on a shared
+    machine): every row keeps its date and load averages, and the note says how many runs shared the cores."""
+    rows: Dict[str, Dict[str, Any]] = {}
+    runs = []
+    machine = None
+    for path in paths:
+        with open(path) as handle:
+            recorded = json.load(handle)
+        machine = machine or recorded.get("machine")
+        runs.append({"json": os.path.basename(path), "models_requested": recorded["models_requested"],
+                     "load_avg_start": recorded.get("load_avg_start"), "load_avg_end": recorded.get("load_avg_end")})
+        for row in recorded["rows"]:
+            if row["model"] in rows:
+                raise ValueError(f"zoo --merge: {row['model']} is in two runs; merge one row per model")
+            rows[row["model"]] = row
+    return {"machine": machine, "rows": [rows[name] for name in ZOO if name in rows], "runs": runs,
+            "models_requested": [name for name in ZOO if name in rows], "jobs": len(runs),
+            "concurrency_note": f"{len(runs)} zoo.py runs (--jobs 1 each) measured side by side"}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true")
@@ -310,8 +334,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="models measured at the same time")
     parser.add_argument("--update", action="store_true", help="keep the other models' rows of an existing --json")
     parser.add_argument("--render", action="store_true", help="rewrite the table of an existing --json, run nothing")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="write --json from the rows of runs made at the same time (one per model), run nothing")
     parser.add_argument("--worker", choices=sorted(ZOO), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.merge:
+        merged = merge_runs(args.merge)
+        merged["table"] = table(merged)
+        _write(args.json, merged)
+        return 0
     if args.render:
         with open(args.json) as handle:
             recorded = json.load(handle)

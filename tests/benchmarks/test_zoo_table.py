@@ -72,3 +72,25 @@ def test_worker_failure_cell_shows_the_exception_that_ended_the_worker():
     error = RuntimeError("upstream worker failed (exit 1):\nTraceback (most recent call last):\n  File \"x.py\"\n"
                          "RuntimeError: Unable to load program")
     assert zoo._last_line(error) == "RuntimeError: Unable to load program"
+
+
+def test_merge_keeps_each_runs_rows_with_their_dates_and_refuses_a_model_twice(tmp_path):
+    import json
+
+    import pytest
+
+    def run(path, names):
+        rows = [{"model": name, "date": f"2026-12-01 20:0{i} UTC", "load_avg_start": [5.0, 5.0, 5.0]}
+                for i, name in enumerate(names)]
+        path.write_text(json.dumps({"machine": {"cores": 2}, "rows": rows, "models_requested": names}))
+        return str(path)
+
+    first = run(tmp_path / "a.json", ["vit_dynamic_resolution", "swin_t"])
+    second = run(tmp_path / "b.json", ["fasterrcnn_mobilenet_v3_large_fpn"])
+    merged = zoo.merge_runs([first, second])
+    assert [row["model"] for row in merged["rows"]] == ["fasterrcnn_mobilenet_v3_large_fpn", "swin_t",
+                                                        "vit_dynamic_resolution"]  # the zoo's order
+    assert merged["rows"][1]["date"] == "2026-12-01 20:01 UTC" and merged["jobs"] == 2
+    assert "2 zoo.py runs" in merged["concurrency_note"]
+    with pytest.raises(ValueError, match="swin_t is in two runs"):
+        zoo.merge_runs([first, run(tmp_path / "c.json", ["swin_t"])])
