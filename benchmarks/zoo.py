@@ -321,7 +321,7 @@ def merge_runs(paths: Sequence[str]) -> Dict[str, Any]:
             rows[row["model"]] = row
     return {"machine": machine, "rows": [rows[name] for name in ZOO if name in rows], "runs": runs,
             "models_requested": [name for name in ZOO if name in rows], "jobs": len(runs),
-            "concurrency_note": f"{len(runs)} zoo.py runs (--jobs 1 each) measured side by side"}
+            "concurrency_note": f"rows from {len(runs)} zoo.py runs (--jobs 1 each) that overlapped in time"}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
