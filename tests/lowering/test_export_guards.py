@@ -134,3 +134,32 @@ def test_input_dims_export_unified_must_be_equal():
         program.module()(x, y)
     with pytest.raises(AssertionLayerError, match=r"x\.size\(\)\[0\] and y\.size\(\)\[0\] must be equal"):
         compiled(x, y)
+
+
+class WriteIntoPrefix(torch.nn.Module):
+    """``y[:, :n] = ...``: torch_tensorrt's decompose_dynamic_slice_scatter rewrites the write into nodes without
+    ``meta['val']`` (the output among them), and export guards ``n <= w`` from inside torch (no user frame)."""
+
+    def forward(self, x, z):
+        y = x.clone()
+        y[:, :z.shape[1]] = z * 2.0
+        return y
+
+
+def test_guard_on_an_output_an_upstream_pass_rewrote():
+    """The guard had no output to attach to (the output node carried no traced value): the compile was refused;
+    and the guard's source was torch's fake_impls.py instead of the line of the write."""
+    batch = Dim("B", min=2, max=16)
+    program = torch.export.export(WriteIntoPrefix(), (torch.randn(5, 8), torch.randn(5, 3)),
+                                  dynamic_shapes=({0: batch, 1: Dim("w", min=4, max=12)},
+                                                  {0: batch, 1: Dim("n", min=1, max=7)}))
+    guards = input_size_guards(program.graph_module)
+    assert len(guards) == 1
+    assert guards[0].source == f"{__file__}:{WriteIntoPrefix.forward.__code__.co_firstlineno + 2}"
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    assert compiled.num_trt_engines == 1 and not compiled.pytorch_nodes
+    for batch_size, w, n in ((2, 4, 1), (16, 12, 7), (5, 9, 4), (3, 7, 7)):
+        x, z = torch.randn(batch_size, w), torch.randn(batch_size, n)
+        torch.testing.assert_close(compiled(x, z), WriteIntoPrefix()(x, z))
+    with pytest.raises(AssertionLayerError, match=r"z\.size\(\)\[1\] <= x\.size\(\)\[1\]"):
+        compiled(torch.randn(3, 5), torch.randn(3, 7))  # n > w: eager raises too, the engine must not write

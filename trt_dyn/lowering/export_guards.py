@@ -27,7 +27,7 @@ from torch.fx import GraphModule, Node
 
 from . import settings
 from .report import DynReport, MissingDynVariantError, MissingEntry
-from .toolbox import input_dims_by_symbol
+from .toolbox import input_dims_by_symbol, source_location
 
 _OP_NAME = "trt_dyn.shape_guard_dyn.default"
 
@@ -140,8 +140,33 @@ def input_size_guards(gm: GraphModule) -> List[InputSizeGuard]:
         if _implied_by_ranges(expr, shape_env):
             continue
         source, code = _location(guard)
+        if source == "<unknown>" or source.startswith(_TORCH_DIR):
+            source, code = _first_user_reading(gm, expr.free_symbols) or (source, code)
         guards.append(InputSizeGuard(expr, source, code))
     return guards
+
+
+def _first_user_reading(gm: GraphModule, symbols: Any) -> Optional[Tuple[str, str]]:
+    """``(file:line, code)`` of the first op with a user source line whose operands' sizes hold all of
+    ``symbols``: where a guard was made when torch recorded only its own frame (guards made while torch_tensorrt
+    re-traces the program for its decompositions carry no user frame)."""
+    def sizes_of(value: Any) -> set:
+        if isinstance(value, torch.Tensor):
+            return set().union(*(size.node.expr.free_symbols for size in value.shape
+                                 if isinstance(size, torch.SymInt)))
+        if isinstance(value, (list, tuple)):
+            return set().union(set(), *(sizes_of(item) for item in value))
+        return set()
+
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or not node.meta.get("stack_trace"):
+            continue
+        operands = [arg.meta.get("val") for arg in node.all_input_nodes] + [node.meta.get("val")]
+        if symbols <= sizes_of(operands):
+            source, code = source_location(node.meta["stack_trace"])
+            if source != "<unknown>":
+                return source, f"{code}  (the first op reading these sizes; torch recorded no user frame)"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,11 +285,17 @@ def _dynamo_free() -> bool:
 
 
 def _guarded_output(gm: GraphModule) -> Optional[Tuple[Node, int]]:
+    """The output the checks are chained onto: the first computed tensor output; a computed output whose traced
+    value is unknown (upstream passes such as decompose_dynamic_slice_scatter add nodes without ``meta['val']``)
+    when no other output qualifies."""
     output = next(n for n in reversed(gm.graph.nodes) if n.op == "output")
     flat = output.args[0] if isinstance(output.args[0], (list, tuple)) else (output.args[0],)
-    for index, value in enumerate(flat):
-        if isinstance(value, Node) and value.op != "placeholder" and isinstance(value.meta.get("val"), torch.Tensor):
-            return output, index
+    computed = [index for index, value in enumerate(flat)
+                if isinstance(value, Node) and value.op == "call_function"
+                and isinstance(value.meta.get("val", torch.empty(())), torch.Tensor)]
+    traced = [index for index in computed if isinstance(flat[index].meta.get("val"), torch.Tensor)]
+    if traced or computed:
+        return output, (traced or computed)[0]
     return None
 
 
@@ -316,7 +347,8 @@ def insert_guards(gm: GraphModule, on_missing: Optional[str] = None) -> int:
                     sizes[(node, dim)] = size
             new = gm.graph.call_function(torch.ops.trt_dyn.shape_guard_dyn.default,
                                          (guarded, [sizes[source] for source in sources], condition, message))
-            new.meta["val"] = guarded.meta["val"]
+            if "val" in guarded.meta:
+                new.meta["val"] = guarded.meta["val"]
             new.meta["stack_trace"] = guarded.meta.get("stack_trace")
             guarded = new
     flat[index] = guarded
