@@ -163,3 +163,48 @@ def test_guard_on_an_output_an_upstream_pass_rewrote():
         torch.testing.assert_close(compiled(x, z), WriteIntoPrefix()(x, z))
     with pytest.raises(AssertionLayerError, match=r"z\.size\(\)\[1\] <= x\.size\(\)\[1\]"):
         compiled(torch.randn(3, 5), torch.randn(3, 7))  # n > w: eager raises too, the engine must not write
+
+
+class ArangeGrid(torch.nn.Module):
+    """Detectron2's anchor shifts: ``arange(0.5 * s, W * s, step=s)``, whose length torch writes with float size
+    arithmetic (``CeilToInt(FloatTrueDiv(ToFloat(16*W) - 8.0, 16.0))``), then a meshgrid and a reshape."""
+
+    def forward(self, feat):
+        h, w = feat.shape[-2:]
+        shifts_x = torch.arange(8.0, w * 16, step=16, dtype=torch.float32)
+        shifts_y = torch.arange(8.0, h * 16, step=16, dtype=torch.float32)
+        shift_y, shift_x = torch.meshgrid(shifts_y, shifts_x, indexing="ij")
+        return torch.stack((shift_x.reshape(-1), shift_y.reshape(-1)), dim=1).view(-1, 1, 2) + feat.mean()
+
+
+def test_float_size_guards_implied_by_the_ranges_add_nothing():
+    """Guards on float arange lengths were refused as unconvertible although the ranges imply them (the anchor
+    grid pattern stopped compiling); they are evaluated in float64 as the traced Python did."""
+    program = torch.export.export(ArangeGrid(), (torch.randn(1, 2, 12, 17),),
+                                  dynamic_shapes=({2: Dim("H", min=2, max=100), 3: Dim("W", min=2, max=100)},))
+    assert input_size_guards(program.graph_module) == []
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    assert compiled.num_trt_engines == 1 and not compiled.pytorch_nodes
+    for hw in ((2, 2), (100, 100), (3, 99), (37, 51)):
+        feat = torch.randn(1, 2, *hw)
+        torch.testing.assert_close(compiled(feat), ArangeGrid()(feat))
+
+
+class BranchOnArangeLength(torch.nn.Module):
+    def forward(self, feat):
+        shifts = torch.arange(8.0, feat.shape[-1] * 16, step=16, dtype=torch.float32)
+        if shifts.shape[0] > 10:
+            return feat.mean(-1) + shifts.sum()
+        return feat.mean(-1) - shifts.sum()
+
+
+def test_float_size_guard_not_implied_is_refused():
+    """A branch on an arange length guards float shape arithmetic the ranges do not imply: the engine has no check
+    for it, so the compile is refused, naming the function and the user's line."""
+    program = export_dynamic(BranchOnArangeLength(), (torch.randn(1, 2, 12, 17),), {"feat": {3: (2, 100)}},
+                             auto_dims=True)
+    guards = input_size_guards(program.graph_module)
+    assert guards and all("CeilToInt" in str(guard.expr) for guard in guards)
+    with pytest.raises(MissingDynVariantError, match="CeilToInt") as info:
+        compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    assert "test_export_guards.py" in str(info.value)

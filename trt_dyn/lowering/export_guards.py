@@ -184,7 +184,11 @@ def _vectorised_names() -> Dict[str, Any]:
     import numpy as np
 
     if not _VECTORISED:
-        _VECTORISED.update(minimum=_reduce(np.minimum), maximum=_reduce(np.maximum))
+        _VECTORISED.update(minimum=_reduce(np.minimum), maximum=_reduce(np.maximum),
+                           to_float=lambda v: np.asarray(v, dtype=np.float64),
+                           true_div=lambda a, b: np.true_divide(a, b, dtype=np.float64),
+                           ceil_to_int=lambda v: np.ceil(v).astype(np.int64),
+                           floor_to_int=lambda v: np.floor(v).astype(np.int64))
     return _VECTORISED
 
 
@@ -209,6 +213,10 @@ def guard_expression(expr: Any, vectorised: bool = False) -> Tuple[str, List[Any
     binary = {F.FloorDiv: "//", F.Mod: "%", F.PythonMod: "%", sympy.Mod: "%"}
     compare = {sympy.Eq: "==", sympy.Ne: "!=", sympy.Le: "<=", sympy.Lt: "<", sympy.Ge: ">=", sympy.Gt: ">"}
     calls = {F.Max: "max", F.Min: "min", sympy.Max: "max", sympy.Min: "min"}
+    # float size arithmetic (arange lengths: ceil((end - start) / step)), evaluated in float64 as the traced
+    # Python code did; only for deciding whether the ranges imply a guard: the engine has no such shape layers
+    float_calls = {F.ToFloat: "to_float", F.FloatTrueDiv: "true_div", F.CeilToInt: "ceil_to_int",
+                   F.FloorToInt: "floor_to_int"}
 
     def text(e: Any) -> str:
         if e is sympy.true or e is sympy.false:
@@ -237,6 +245,10 @@ def guard_expression(expr: Any, vectorised: bool = False) -> Tuple[str, List[Any
             return join(e.args, " | " if vectorised else " or ")
         if kind is sympy.Not:
             return f"(~{text(e.args[0])})" if vectorised else f"(not {text(e.args[0])})"
+        if vectorised and e.is_Float:
+            return repr(float(e))
+        if vectorised and kind in float_calls:
+            return f"{float_calls[kind]}({', '.join(text(a) for a in e.args)})"
         raise ValueError(f"the guard uses {kind.__name__} ({e}), which has no integer shape arithmetic")
 
     return text(expr), symbols
