@@ -10,7 +10,7 @@ from .._hooks import ConverterPriority, converter_decorator, get_trt_tensor
 from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
 from ..lowering.toolbox import argument as arg  # converters say arg(args, kwargs, 1, "dim")
 from .errors import fail
-from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, cast, host_tensor, reuse
+from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, cast, host_read, host_tensor, reuse
 
 
 
@@ -61,11 +61,8 @@ def cast_to(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -
 def typed_constant(ctx: Any, value: Any, dtype: "trt.DataType", name: str, rank: int = 0) -> "trt.ITensor":
     """A constant ``value`` of TensorRT type ``dtype`` with ``rank`` dims of size 1."""
     torch_dtype = TRT_TO_TORCH[dtype]
-    from torch._subclasses.fake_tensor import unset_fake_temporarily
-
     tensor = host_tensor(value, torch_dtype, [1] * rank)
-    with unset_fake_temporarily():  # torch_tensorrt's torch.compile backend converts inside a fake mode
-        key = ("typed constant", dtype, rank, tensor.numpy().tobytes())
+    key = ("typed constant", dtype, rank, host_read(tensor, lambda t: t.numpy().tobytes()))
     return reuse(ctx, key, lambda: get_trt_tensor(ctx, tensor, f"{name}/value#{next(_layer_ids)}", min_rank=rank))
 
 

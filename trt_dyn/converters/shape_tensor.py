@@ -121,16 +121,21 @@ def host_tensor(values: Any, dtype: torch.dtype, shape: Optional[Sequence[int]] 
         return tensor if shape is None else tensor.reshape(shape)
 
 
+def host_read(tensor: torch.Tensor, read: Callable[[torch.Tensor], Any]) -> Any:
+    """``read(tensor)`` for a :func:`host_tensor`, outside any fake mode: inside torch_tensorrt's, reading the data
+    back (``tolist()``, ``numpy()``) gives SymInts or fails."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    with unset_fake_temporarily():
+        return read(tensor)
+
+
 def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "trt.ITensor":
     """An int64 constant: 0-d for a Python int, 1-d for a list (empty lists allowed)."""
     from .._hooks import create_constant
 
-    from torch._subclasses.fake_tensor import unset_fake_temporarily
-
     array = host_tensor(values, torch.int64)
-    # read back outside torch_tensorrt's fake mode: inside it, tolist() on the constant gives SymInts (unhashable)
-    with unset_fake_temporarily():
-        key = ("int64 constant", array.dim(), tuple(int(v) for v in array.reshape(-1).tolist()))
+    key = ("int64 constant", array.dim(), host_read(array, lambda a: tuple(int(v) for v in a.reshape(-1).tolist())))
 
     def make() -> "trt.ITensor":
         tensor = create_constant(ctx, array, f"{name}/const#{next(_layer_ids)}", torch.int64, min_rank=array.dim())
