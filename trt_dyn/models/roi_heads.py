@@ -77,16 +77,22 @@ class ROIPooler(nn.Module):
         )
 
 
+def _conv_norm_stack(channels: int, conv_dims: Sequence[int]) -> Tuple[List[nn.Module], int]:
+    """conv3x3+LN+ReLU per entry of ``conv_dims`` (the start of both heads) and the channels it ends with."""
+    layers: List[nn.Module] = []
+    dim = channels
+    for conv_dim in conv_dims:
+        layers.append(ConvNorm(dim, conv_dim, 3, activation=True))
+        dim = conv_dim
+    return layers, dim
+
+
 class FastRCNNConvFCHead(nn.Module):
     """conv3x3+LN+ReLU stack, flatten, fc+ReLU stack."""
 
     def __init__(self, channels: int, pooler_resolution: int, conv_dims: Sequence[int], fc_dims: Sequence[int]):
         super().__init__()
-        layers = []
-        dim = channels
-        for conv_dim in conv_dims:
-            layers.append(ConvNorm(dim, conv_dim, 3, activation=True))
-            dim = conv_dim
+        layers, dim = _conv_norm_stack(channels, conv_dims)
         layers.append(nn.Flatten())
         dim = dim * pooler_resolution * pooler_resolution
         for fc_dim in fc_dims:
@@ -126,11 +132,7 @@ class MaskHead(nn.Module):
 
     def __init__(self, channels: int, conv_dims: Sequence[int], num_classes: int):
         super().__init__()
-        layers = []
-        dim = channels
-        for conv_dim in conv_dims:
-            layers.append(ConvNorm(dim, conv_dim, 3, activation=True))
-            dim = conv_dim
+        layers, dim = _conv_norm_stack(channels, conv_dims)
         layers += [nn.ConvTranspose2d(dim, dim, kernel_size=2, stride=2), nn.ReLU()]
         self.layers = nn.Sequential(*layers)
         self.predictor = nn.Conv2d(dim, num_classes, kernel_size=1)
