@@ -160,3 +160,46 @@ def test_linear_and_bicubic_to_a_size_are_one_resize_layer_matching_eager():
     types = [engine.network.get_layer(i).type for i in range(engine.network.num_layers)]
     # gathers left: the two sizes of `other` and x's leading dims (the per-axis tap gathers are gone)
     assert types.count(trt.LayerType.RESIZE) == 4 and types.count(trt.LayerType.GATHER) <= 3
+
+
+class NearestToOthersSize(torch.nn.Module):
+    def forward(self, x, other):
+        return torch.nn.functional.interpolate(x, size=other.shape[-2:], mode="nearest")
+
+
+def _float_rounding_pairs(max_in: int, max_out: int):
+    """(in, out) where aten's float32 ``floor(dst * ((float)in / out))`` reads another pixel than the exact
+    ``dst * in // out`` for some ``dst`` (``dst * in / out`` whole, ``fl(in / out)`` below the ratio)."""
+    pairs = []
+    for size_in in range(1, max_in + 1):
+        for size_out in range(1, max_out + 1):
+            scale = torch.tensor(size_in, dtype=torch.float32) / torch.tensor(size_out, dtype=torch.float32)
+            dst = torch.arange(size_out)
+            if not torch.equal(torch.floor(dst.float() * scale).long(), dst * size_in // size_out):
+                pairs.append((size_in, size_out))
+    return pairs
+
+
+def test_nearest_to_a_size_reads_aten_float32_pixels_where_rounding_matters():
+    """Every (in, out) pair up to 32 -> 64 where one float32 ulp of the coordinate picks another pixel (found by
+    search: the exact index is wrong there), on both axes: the engine's pixels are eager's, bit for bit."""
+    pairs = _float_rounding_pairs(32, 64)
+    assert len(pairs) >= 4, pairs  # the search finds the cases this test is about
+    points = [{"x": (1, 2, pairs[i][0], pairs[(i + 1) % len(pairs)][0]),
+               "other": (1, 1, pairs[i][1], pairs[(i + 1) % len(pairs)][1])} for i in range(len(pairs))]
+    result = run_converter_test(NearestToOthersSize(), (torch.randn(1, 2, 5, 7), torch.randn(1, 1, 9, 4)),
+                                {"x": {2: (1, 32), 3: (1, 32)}, "other": {2: (1, 64), 3: (1, 64)}},
+                                extra_points=points)
+    (engine,) = result.compiled.engines
+    types = [engine.network.get_layer(i).type for i in range(engine.network.num_layers)]
+    # one float fill per axis gives dst * scale; the float -> int64 cast is the floor (no unary layer)
+    assert types.count(trt.LayerType.FILL) == 2 and trt.LayerType.UNARY not in types, types
+    generator = torch.Generator().manual_seed(16)
+    for point in points:
+        x, other = torch.randn(point["x"], generator=generator), torch.randn(point["other"], generator=generator)
+        expected = NearestToOthersSize()(x, other)
+        got = result.compiled(x, other)
+        assert torch.equal(got[0] if isinstance(got, (tuple, list)) else got, expected), point
+        exact = [torch.arange(size_out) * size_in // size_out for size_in, size_out in zip(x.shape[2:], other.shape[2:])]
+        # the exact (rational) pixels are not eager's here: the test tells the float32 formula from exact math
+        assert not torch.equal(x[:, :, exact[0]][:, :, :, exact[1]], expected), point

@@ -110,13 +110,33 @@ class _Axis:
         return to_1d(self._ctx, shape_compare(self._ctx, "eq", self.out_size, self.in_size, self.name), self.name)
 
 
-def _nearest_axis(ctx: Any, x: "trt.ITensor", axis: int, geometry: _Axis, scale: Optional[float],
-                  name: str) -> "trt.ITensor":
-    """aten nearest: ``min(floor(i * scale), in - 1)`` for every output index, also when out == in
-    with a scale given (measured: aten's CPU kernel applies the scale then too)."""
-    factor = _source_scale(ctx, geometry.in_f, geometry.out_f, scale, name)
-    source = cast_to(ctx, _unary(ctx, _ew(ctx, geometry.ramp, factor, E.PROD, name), U.FLOOR, name), trt.int64, name)
-    return _gather(ctx, x, shape_binary(ctx, "min", source, geometry.last, name), axis, name)
+def _nearest(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", in_shape: "trt.ITensor",
+             scales: List[Optional[float]], name: str) -> "trt.ITensor":
+    """aten nearest on every spatial axis: ``min(floor(dst * scale), in - 1)`` with aten's float32 ``scale``
+    (``(float)in / (float)out``, or ``(float)(1 / scale)`` when given), also when out == in with a scale
+    (measured: aten's CPU kernel applies the scale then too).
+
+    Exact by construction, in few layers: the scales of all axes come from one division of the float sizes;
+    each axis's ``dst * scale`` is one float LINSPACE fill (``alpha + beta * index`` with alpha 0 and beta the
+    scale: one float32 product, as aten's); ``floor`` is the float -> int64 cast (TensorRT's cast truncates,
+    the same for these non-negative values). The ``min`` stays: it binds only at output sizes in the millions,
+    but nothing bounds them here."""
+    spatial = len(scales)
+    in_sizes = gather_dims(ctx, in_shape, list(range(2, 2 + spatial)), name)
+    ratio = None
+    if any(scale is None for scale in scales):
+        ratio = _ew(ctx, cast_to(ctx, in_sizes, trt.float32, name), cast_to(ctx, size, trt.float32, name), E.DIV, name)
+    last = shape_binary(ctx, "sub", in_sizes, 1, name)
+    start = typed_constant(ctx, 0.0, trt.float32, name)
+    for position, scale in enumerate(scales):
+        axis_name = f"{name}/axis{2 + position}"
+        step = _f32(ctx, 1.0 / scale, axis_name) if scale is not None else _gather(ctx, ratio, int64_constant(
+            ctx, [position], axis_name), 0, axis_name)
+        source = linspace_fill(ctx, gather_dims(ctx, size, [position], axis_name), start, step, axis_name)
+        index = shape_binary(ctx, "min", cast_to(ctx, source, trt.int64, axis_name),
+                             gather_dims(ctx, last, [position], axis_name), axis_name)
+        x = _gather(ctx, x, index, 2 + position, axis_name)
+    return x
 
 
 def _source_coordinate(ctx: Any, geometry: _Axis, scale: Optional[float], align_corners: bool, cubic: bool,
@@ -255,17 +275,19 @@ def convert_interpolate_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name:
     if interpolating and scales is None:
         return cast_to(ctx, _resize_layer(ctx, x, size, mode, align_corners, name), original, name)
     in_shape = shape_of(ctx, x, name)
-    for position in range(spatial):
-        axis = 2 + position
-        axis_name = f"{name}/axis{axis}"
-        scale = None if scales is None or scales[position] is None else float(scales[position])
+    per_axis = [None if scales is None or scales[position] is None else float(scales[position])
+                for position in range(spatial)]
+    for scale in per_axis:
         if scale is not None and scale <= 0:
             raise fail(ctx, target, name, f"scale {scale} must be positive")
+    if mode == "nearest":
+        return _nearest(ctx, x, size, in_shape, per_axis, name)
+    for position, scale in enumerate(per_axis):
+        axis = 2 + position
+        axis_name = f"{name}/axis{axis}"
         geometry = _Axis(ctx, gather_dims(ctx, size, position, axis_name), gather_dims(ctx, in_shape, axis, axis_name),
                          axis_name)
-        if mode == "nearest":
-            x = _nearest_axis(ctx, x, axis, geometry, scale, axis_name)
-        elif mode == "bicubic":
+        if mode == "bicubic":
             x = _cubic_axis(ctx, x, axis, geometry, scale, align_corners, axis_name)
         else:
             x = _linear_axis(ctx, x, axis, geometry, scale, align_corners, axis_name)

@@ -303,11 +303,17 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
     known = [constant_value(ctx, part) for part in parts]
     if all(values is not None for values in known):
         return int64_constant(ctx, [value for values in known for value in values], name)
-    layer = ctx.net.add_concatenation(parts)
-    layer.axis = 0
-    name_layer(layer, name, "concat_shape")
+
+    def make() -> "trt.ITensor":
+        layer = ctx.net.add_concatenation(parts)
+        layer.axis = 0
+        name_layer(layer, name, "concat_shape")
+        # an entry of a part of one size is that part: gather_dims reads it back without a gather
+        _memo(ctx)[("concatenated", layer.get_output(0))] = tuple(parts)
+        return layer.get_output(0)
+
     bounds = [lower_bound(ctx, part) for part in parts]
-    return _bounded(ctx, layer.get_output(0), None if None in bounds else min(bounds))
+    return _bounded(ctx, reuse(ctx, ("concat", tuple(parts)), make), None if None in bounds else min(bounds))
 
 
 def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -326,12 +332,31 @@ def gather_dims(
     known = constant_value(ctx, shape)
     if known is not None:
         return int64_constant(ctx, known[picked] if isinstance(picked, int) else [known[d] for d in picked], name)
+    part = _concatenated_entry(ctx, shape, picked)
+    if part is not None:
+        return part
 
     def make() -> "trt.ITensor":
         indices = int64_constant(ctx, picked if isinstance(picked, int) else list(picked), name)
         return name_layer(ctx.net.add_gather(shape, indices, 0), name, "gather_dims").get_output(0)
 
     return _bounded(ctx, reuse(ctx, ("gather_dims", shape, picked), make), lower_bound(ctx, shape))
+
+
+def _concatenated_entry(ctx: Any, shape: "trt.ITensor", picked: Any) -> Optional["trt.ITensor"]:
+    """The ``[1]`` part that entry ``picked`` (a one-index list) of a :func:`concat_shapes` result came from."""
+    parts = _memo(ctx).get(("concatenated", shape))
+    if parts is None or isinstance(picked, int) or len(picked) != 1:
+        return None
+    start = 0
+    for part in parts:
+        length = part.shape[0]
+        if length < 0:
+            return None
+        if start <= picked[0] < start + length:
+            return part if length == 1 else None
+        start += length
+    return None
 
 
 def dim_of(ctx: Any, tensor: "trt.ITensor", dim: int, name: str) -> "trt.ITensor":
@@ -561,6 +586,10 @@ def assert_shape(ctx: Any, condition: "trt.ITensor", message: str, name: str) ->
     """
     if _known_true(ctx, condition):
         return
+    memo = _memo(ctx)
+    if ("asserted", condition) in memo:
+        return  # the same check of the same sizes (e.g. two nodes validating one size) fails at its first node
+    memo[("asserted", condition)] = True
     layer = ctx.net.add_assertion(condition, f"{name}: {message}")
     name_layer(layer, name, "assert")
 

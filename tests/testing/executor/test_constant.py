@@ -95,3 +95,24 @@ def test_fill_random_is_unsupported(op):
     net.output(layer.get_output(0))
     with pytest.raises(UnsupportedLayerError, match=f"rand_{op.name}"):
         net.run()
+
+
+def test_fill_linspace_float_from_zero_is_one_float32_product_per_index():
+    """alpha 0, beta a float32 ratio (resize's nearest coordinates): each value is fl32(index * beta), the only
+    rounding TensorRT's documented alpha + beta * index has when alpha is 0 (in float32, in a wider type rounded
+    once, or fused); checked at ratios where that rounding puts a whole index * in / out just below the integer."""
+    net = Net()
+    shape = net.shape_input("shape", 1, lo=(1,), hi=(64,))
+    start = net.const(np.array(0.0, np.float32))
+    delta = net.input("delta", torch.float32, (1,))
+    layer = net.network.add_fill((1,), FO.LINSPACE, trt.float32)
+    layer.set_input(0, shape)
+    layer.set_input(1, start)
+    layer.set_input(2, delta)
+    net.output(layer.get_output(0))
+    net.build()
+    for size_in, size_out in [(14, 46), (26, 22), (30, 58), (7, 64), (32, 1)]:
+        beta = torch.tensor([size_in], dtype=torch.float32) / torch.tensor([size_out], dtype=torch.float32)
+        got = net.run1(shape=torch.tensor([size_out], dtype=torch.int32), delta=beta)
+        expected = torch.arange(size_out, dtype=torch.float32) * beta
+        assert got.dtype == torch.float32 and torch.equal(got, expected), (size_in, size_out)
