@@ -203,3 +203,23 @@ def test_nearest_to_a_size_reads_aten_float32_pixels_where_rounding_matters():
         exact = [torch.arange(size_out) * size_in // size_out for size_in, size_out in zip(x.shape[2:], other.shape[2:])]
         # the exact (rational) pixels are not eager's here: the test tells the float32 formula from exact math
         assert not torch.equal(x[:, :, exact[0]][:, :, :, exact[1]], expected), point
+
+
+class NearestScaledToOthersSize(torch.nn.Module):
+    """Scales that do not match the sizes (another input's): sources past the input's end, read at its last pixel."""
+
+    def forward(self, x, other):
+        size = ops.shape_cat_dyn([ops.sym_size_dyn(other, 2), ops.sym_size_dyn(other, 3)])
+        return ops.interpolate_dyn(x, size, "nearest", False, [1.0, 0.5]), ops.interpolate_dyn(x, size)
+
+
+def test_nearest_with_scales_keeps_the_clamp_where_sizes_are_bounded():
+    """The output sizes are bounded by the profile (so ``in / out`` never needs the clamp), a given scale still
+    does: eager's values where 1 / scale * dst passes the last input pixel."""
+    result = run_converter_test(NearestScaledToOthersSize(), (torch.randn(1, 2, 5, 7), torch.randn(1, 1, 9, 4)),
+                                {"x": {2: (1, 12), 3: (1, 12)}, "other": {2: (1, 16), 3: (1, 16)}},
+                                extra_points=[{"x": (1, 2, 3, 4), "other": (1, 1, 16, 16)}])
+    (engine,) = result.compiled.engines
+    types = [engine.network.get_layer(i).type for i in range(engine.network.num_layers)]
+    # elementwise: the division and the in - 1 both resizes share, a clamp per axis of the scaled one only
+    assert types.count(trt.LayerType.FILL) == 4 and types.count(trt.LayerType.ELEMENTWISE) == 4, types

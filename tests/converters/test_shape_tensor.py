@@ -154,3 +154,44 @@ def test_assertions_that_always_hold_are_dropped_the_others_kept():
     assert list(_run(network, (3, 3, 2)).values())[0].tolist() == [3, 1, 5]
     with pytest.raises(Exception, match="empty|negative"):
         _run(network, (0, 3, 2))
+
+
+def test_profile_ranges_bound_input_sizes_and_concatenations_are_reused():
+    """A dynamic graph input's sizes lie in its profiles' range (TensorRT refuses others): checks they prove are
+    dropped (no all-true constant either), upper bounds follow arithmetic; a concatenation is made once, its
+    entries are read back from their parts, and the same assertion is added once."""
+    from types import SimpleNamespace
+
+    builder, network, ctx, x = _network()
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, 3, 2), (4, 3, 5), (8, 3, 9))
+    st.record_input_range(SimpleNamespace(ctx=ctx, optimization_profiles=[profile]), None, x)
+    unbounded = network.add_input("y", trt.float32, (-1,))   # no profile read for it: nothing known
+    assert st.upper_bound(ctx, st.shape_of(ctx, unbounded, "y")) is None
+    n, w = st.dim_of(ctx, x, 0, "n"), st.dim_of(ctx, x, 2, "w")
+    assert (st.lower_bound(ctx, n), st.upper_bound(ctx, n)) == (1, 9)
+    assert st.upper_bound(ctx, st.shape_binary(ctx, "add", n, 2, "n2")) == 11
+    assert st.upper_bound(ctx, st.shape_binary(ctx, "sub", n, w, "diff")) == 8
+    assert st.upper_bound(ctx, st.shape_binary(ctx, "floordiv", w, 2, "half")) == 4
+    assert st.upper_bound(ctx, st.shape_binary(ctx, "min", n, st.dim_of(ctx, unbounded, 0, "m"), "least")) == 9
+    sizes = st.as_shape_tensor(ctx, [n, w], "sizes")
+    assert st.as_shape_tensor(ctx, [n, w], "again") is sizes and _layer_types(network).count("CONCATENATION") == 1
+    gathers = _layer_types(network).count("GATHER")
+    width = st.gather_dims(ctx, sizes, [1], "width")
+    assert width is st.to_1d(ctx, w, "w1") and _layer_types(network).count("GATHER") == gathers
+    before = _layer_types(network)
+    st.assert_compare(ctx, "gt", sizes, 0, "empty", "full")   # the profile's min is 1
+    assert _layer_types(network) == before
+    twice = st.shape_compare(ctx, "gt", sizes, 4, "big")
+    st.assert_shape(ctx, twice, "small", "first")
+    st.assert_shape(ctx, twice, "small", "second")
+    assert _layer_types(network).count("ASSERTION") == 1
+    network.mark_output(width)
+
+    def run(dims):
+        return execute_network(network, {"x": torch.randn(dims), "y": torch.randn(2)}, cache=False)
+
+    for dims in [(5, 3, 6), (8, 3, 9)]:
+        assert list(run(dims).values())[0].tolist() == [dims[2]]
+    with pytest.raises(Exception, match="small"):
+        run((5, 3, 2))

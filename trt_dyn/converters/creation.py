@@ -17,6 +17,7 @@ from .common import arg, cast_to, converts, output_dtype, trt_dtype, typed_const
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
+    assert_compare,
     assert_shape,
     shape_compare,
     shape_not,
@@ -60,7 +61,7 @@ def _full(ctx: Any, target: Any, name: str, shape_value: Any, fill_value: Any) -
     if isinstance(fill_value, complex):
         raise fail(ctx, target, name, "complex fill values are not supported by TensorRT")
     if shape.shape[0] > 0:
-        assert_shape(ctx, shape_compare(ctx, "gt", shape, -1, name), f"{target}: negative size", name)
+        assert_compare(ctx, "gt", shape, -1, f"{target}: negative size", name)
     return filled(ctx, shape, fill_value, trt_dtype(ctx, target, name, dtype), name)
 
 
@@ -78,7 +79,7 @@ def convert_full_value_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: 
     dtype = trt_dtype(ctx, target, name, output_dtype(ctx, target, name))
     fill = cast_to(ctx, fill, dtype, name)
     if shape.shape[0] > 0:
-        assert_shape(ctx, shape_compare(ctx, "gt", shape, -1, name), f"{target}: negative size", name)
+        assert_compare(ctx, "gt", shape, -1, f"{target}: negative size", name)
         reshape = ctx.net.add_shuffle(fill)
         reshape.reshape_dims = (1,) * shape.shape[0]
         name_layer(reshape, name, "fill_rank")
@@ -166,8 +167,8 @@ def convert_arange_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
         assert_shape(ctx, shape_not(ctx, shape_compare(ctx, "eq", step, 0, name), name), "arange: step is zero", name)
         length = shape_binary(ctx, "sub", 0, shape_binary(ctx, "floordiv", negated, step, name), name)
         # torch.arange rejects bounds that disagree with the step's sign (it never returns empty then).
-        assert_shape(ctx, shape_compare(ctx, "gt", length, -1, name),
-                     "arange: upper bound and lower bound inconsistent with step sign", name)
+        assert_compare(ctx, "gt", length, -1,
+                       "arange: upper bound and lower bound inconsistent with step sign", name)
         return cast_to(ctx, linspace_fill(ctx, length, start, step, name), dtype, name)
     start, end, step = (cast_to(ctx, t, trt.float32, name) for t in (start, end, step))
     count = _elementwise(ctx, _elementwise(ctx, end, start, E.SUB, name), step, E.DIV, name)
@@ -190,7 +191,7 @@ def convert_linspace_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
     steps = _number(ctx, target, name, arg(args, kwargs, 2, "steps"), "steps")
     if steps.dtype != trt.int64:
         raise fail(ctx, target, name, "'steps' must be an integer shape value")
-    assert_shape(ctx, shape_compare(ctx, "gt", steps, -1, name), "linspace: number of steps must be non-negative", name)
+    assert_compare(ctx, "gt", steps, -1, "linspace: number of steps must be non-negative", name)
     intervals = cast_to(ctx, shape_binary(ctx, "max", shape_binary(ctx, "sub", steps, 1, name), 1, name),
                         trt.float32, name)
     step = _elementwise(ctx, _elementwise(ctx, end, start, E.SUB, name), intervals, E.DIV, name)

@@ -31,7 +31,7 @@ from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_consta
 from .creation import linspace_fill
 from .errors import fail
 from .shape_tensor import (
-    assert_shape,
+    assert_compare,
     concat_shapes,
     shape_compare,
     gather_dims,
@@ -42,6 +42,7 @@ from .shape_tensor import (
     shape_clamp,
     shape_of,
     to_1d,
+    upper_bound,
 )
 
 E = trt.ElementWiseOperation
@@ -110,6 +111,13 @@ class _Axis:
         return to_1d(self._ctx, shape_compare(self._ctx, "eq", self.out_size, self.in_size, self.name), self.name)
 
 
+#: out <= 2**22: aten's min(floor(dst * scale), in - 1) never binds for scale = in / out. With u = 2**-24 and round to nearest, the float32
+#: scale is at most (in / out)(1 + u)**2 (in rounded to float32 when above 2**24, then the division), dst <= out - 1
+#: is exact (< 2**24), so dst * scale rounds to at most in (1 - 1 / out)(1 + u)**3 < in as long as
+#: 1 / out > (1 + u)**3 - 1 (about 3u = 1.5 * 2**-23): floor(dst * scale) <= in - 1 for any input size.
+_NEAREST_UNCLAMPED = 1 << 22
+
+
 def _nearest(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", in_shape: "trt.ITensor",
              scales: List[Optional[float]], name: str) -> "trt.ITensor":
     """aten nearest on every spatial axis: ``min(floor(dst * scale), in - 1)`` with aten's float32 ``scale``
@@ -119,22 +127,27 @@ def _nearest(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", in_shape: "trt.ITe
     Exact by construction, in few layers: the scales of all axes come from one division of the float sizes;
     each axis's ``dst * scale`` is one float LINSPACE fill (``alpha + beta * index`` with alpha 0 and beta the
     scale: one float32 product, as aten's); ``floor`` is the float -> int64 cast (TensorRT's cast truncates,
-    the same for these non-negative values). The ``min`` stays: it binds only at output sizes in the millions,
-    but nothing bounds them here."""
+    the same for these non-negative values). The ``min`` is left out on the axes without a given scale when the
+    output sizes are known to be at most 2**22 (see :data:`_NEAREST_UNCLAMPED`)."""
     spatial = len(scales)
     in_sizes = gather_dims(ctx, in_shape, list(range(2, 2 + spatial)), name)
     ratio = None
     if any(scale is None for scale in scales):
         ratio = _ew(ctx, cast_to(ctx, in_sizes, trt.float32, name), cast_to(ctx, size, trt.float32, name), E.DIV, name)
-    last = shape_binary(ctx, "sub", in_sizes, 1, name)
+    bound = upper_bound(ctx, size)
+    bounded = bound is not None and bound <= _NEAREST_UNCLAMPED
+    # a given scale is not in / out: its source index can pass the last pixel whatever the sizes
+    clamped = [scale is not None or not bounded for scale in scales]
+    last = shape_binary(ctx, "sub", in_sizes, 1, name) if any(clamped) else None
     start = typed_constant(ctx, 0.0, trt.float32, name)
     for position, scale in enumerate(scales):
         axis_name = f"{name}/axis{2 + position}"
         step = _f32(ctx, 1.0 / scale, axis_name) if scale is not None else _gather(ctx, ratio, int64_constant(
             ctx, [position], axis_name), 0, axis_name)
         source = linspace_fill(ctx, gather_dims(ctx, size, [position], axis_name), start, step, axis_name)
-        index = shape_binary(ctx, "min", cast_to(ctx, source, trt.int64, axis_name),
-                             gather_dims(ctx, last, [position], axis_name), axis_name)
+        index = cast_to(ctx, source, trt.int64, axis_name)
+        if clamped[position]:
+            index = shape_binary(ctx, "min", index, gather_dims(ctx, last, [position], axis_name), axis_name)
         x = _gather(ctx, x, index, 2 + position, axis_name)
     return x
 
@@ -267,7 +280,7 @@ def convert_interpolate_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name:
     interpolating = mode != "nearest"
     if interpolating and x.dtype not in (trt.float32, trt.float16, trt.bfloat16):
         raise fail(ctx, target, name, f"{mode} needs a floating input, got {x.dtype}")
-    assert_shape(ctx, shape_compare(ctx, "gt", size, 0, name), "interpolate: output sizes must be positive", name)
+    assert_compare(ctx, "gt", size, 0, "interpolate: output sizes must be positive", name)
     original = x.dtype
     if interpolating:
         # aten accumulates reduced-precision inputs in float32 (opmath) too.
@@ -387,7 +400,7 @@ def _antialiased(ctx: Any, target: Any, name: str, x: Any, size: Any, mode: str,
         raise fail(ctx, target, name, f"antialiased {mode} needs a rank-4 input and 2 sizes")
     if x.dtype not in (trt.float32, trt.float16, trt.bfloat16):
         raise fail(ctx, target, name, f"antialiased {mode} needs a floating input, got {x.dtype}")
-    assert_shape(ctx, shape_compare(ctx, "gt", size, 0, name), "interpolate: output sizes must be positive", name)
+    assert_compare(ctx, "gt", size, 0, "interpolate: output sizes must be positive", name)
     original = x.dtype
     x = cast_to(ctx, x, trt.float32, name)
     in_shape = shape_of(ctx, x, name)

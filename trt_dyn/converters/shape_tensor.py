@@ -81,10 +81,53 @@ def lower_bound(ctx: Any, value: Any) -> Optional[int]:
     return _memo(ctx).get(("lower bound", value))
 
 
-def _bounded(ctx: Any, tensor: "trt.ITensor", bound: Optional[int]) -> "trt.ITensor":
-    if bound is not None and constant_value(ctx, tensor) is None:
-        _memo(ctx)[("lower bound", tensor)] = bound
+def upper_bound(ctx: Any, value: Any) -> Optional[int]:
+    """An upper bound of every entry of a size value, known while building: Python ints and this network's
+    constants are their own; the dims of a graph input are at most the largest its optimization profiles allow
+    (TensorRT refuses larger input shapes), and the bound follows them as :func:`lower_bound` does (through
+    ``add sub mul max min floordiv`` too). None when nothing is known."""
+    if _is_int(value):
+        return int(value)
+    if not isinstance(value, trt.ITensor):
+        return None
+    known = constant_value(ctx, value)
+    if known is not None:
+        return max(known) if known else None
+    return _memo(ctx).get(("upper bound", value))
+
+
+def _bounded(ctx: Any, tensor: "trt.ITensor", bound: Optional[int], upper: Optional[int] = None) -> "trt.ITensor":
+    if constant_value(ctx, tensor) is None:
+        if bound is not None:
+            _memo(ctx)[("lower bound", tensor)] = bound
+        if upper is not None:
+            _memo(ctx)[("upper bound", tensor)] = upper
     return tensor
+
+
+def _bounded_as(ctx: Any, tensor: "trt.ITensor", source: "trt.ITensor") -> "trt.ITensor":
+    """``tensor`` holds entries of ``source`` (a reshape, cast or gather of it): the same bounds."""
+    return _bounded(ctx, tensor, lower_bound(ctx, source), upper_bound(ctx, source))
+
+
+def record_input_range(interpreter: Any, node: Any, tensor: Any) -> None:
+    """Placeholder callback: the smallest and largest size any dim of a dynamic graph input may take, read from the
+    interpreter's optimization profiles, for :func:`shape_of` to bound that input's shape with."""
+    ctx = getattr(interpreter, "ctx", None)
+    profiles = getattr(interpreter, "optimization_profiles", None)
+    if ctx is None or not profiles or not isinstance(tensor, trt.ITensor) or tensor.is_shape_tensor:
+        return
+    rank = len(tensor.shape)
+    if rank == 0 or all(size >= 0 for size in tensor.shape):
+        return
+    lows, highs = [], []
+    for profile in profiles:
+        shapes = profile.get_shape(tensor.name)
+        if len(shapes) != 3 or any(len(shape) != rank for shape in shapes):
+            return  # not set on every profile: nothing is known
+        lows.append(min(shapes[0]))
+        highs.append(max(shapes[2]))
+    _memo(ctx)[("input range", tensor)] = (max(0, min(lows)), max(highs))
 
 
 def name_layer(layer: "trt.ILayer", name: str, what: str) -> "trt.ILayer":
@@ -175,7 +218,7 @@ def cast(ctx: Any, tensor: "trt.ITensor", dtype: "trt.DataType", name: str) -> "
 
     result = reuse(ctx, ("cast", tensor, dtype), make)
     if dtype == trt.int64 and tensor.dtype in _INTEGER_TRT:
-        _bounded(ctx, result, lower_bound(ctx, tensor))
+        _bounded_as(ctx, result, tensor)
     return result
 
 
@@ -204,7 +247,7 @@ def to_1d(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         layer.reshape_dims = (1,)
         return name_layer(layer, name, "to_1d").get_output(0)
 
-    return _bounded(ctx, reuse(ctx, ("to_1d", tensor), make), lower_bound(ctx, tensor))
+    return _bounded_as(ctx, reuse(ctx, ("to_1d", tensor), make), tensor)
 
 
 def to_scalar(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -223,7 +266,7 @@ def to_scalar(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         layer.reshape_dims = trt.Dims()
         return name_layer(layer, name, "to_scalar").get_output(0)
 
-    return _bounded(ctx, reuse(ctx, ("to_scalar", tensor), make), lower_bound(ctx, tensor))
+    return _bounded_as(ctx, reuse(ctx, ("to_scalar", tensor), make), tensor)
 
 
 def _is_int(value: Any) -> bool:
@@ -313,7 +356,9 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
         return layer.get_output(0)
 
     bounds = [lower_bound(ctx, part) for part in parts]
-    return _bounded(ctx, reuse(ctx, ("concat", tuple(parts)), make), None if None in bounds else min(bounds))
+    uppers = [upper_bound(ctx, part) for part in parts]
+    return _bounded(ctx, reuse(ctx, ("concat", tuple(parts)), make), None if None in bounds else min(bounds),
+                    None if None in uppers else max(uppers))
 
 
 def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -321,7 +366,8 @@ def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
     if all(size >= 0 for size in tensor.shape):
         return int64_constant(ctx, [int(size) for size in tensor.shape], name)
     shape = reuse(ctx, ("shape", tensor), lambda: name_layer(ctx.net.add_shape(tensor), name, "shape").get_output(0))
-    return _bounded(ctx, cast_int64(ctx, _bounded(ctx, shape, 0), name), 0)
+    low, high = _memo(ctx).get(("input range", tensor), (0, None))
+    return _bounded(ctx, cast_int64(ctx, _bounded(ctx, shape, low, high), name), low, high)
 
 
 def gather_dims(
@@ -340,7 +386,7 @@ def gather_dims(
         indices = int64_constant(ctx, picked if isinstance(picked, int) else list(picked), name)
         return name_layer(ctx.net.add_gather(shape, indices, 0), name, "gather_dims").get_output(0)
 
-    return _bounded(ctx, reuse(ctx, ("gather_dims", shape, picked), make), lower_bound(ctx, shape))
+    return _bounded_as(ctx, reuse(ctx, ("gather_dims", shape, picked), make), shape)
 
 
 def _concatenated_entry(ctx: Any, shape: "trt.ITensor", picked: Any) -> Optional["trt.ITensor"]:
@@ -411,8 +457,9 @@ def shape_binary(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
         return folded
 
     left, right = _freeze_pair(ctx, a, b, name)
-    return _bounded(ctx, _elementwise(ctx, left, right, _BINARY[op], name, op), _bound_of(op, lower_bound(ctx, a),
-                                                                                        lower_bound(ctx, b)))
+    return _bounded(ctx, _elementwise(ctx, left, right, _BINARY[op], name, op),
+                    _bound_of(op, lower_bound(ctx, a), lower_bound(ctx, b)),
+                    _upper_of(op, (lower_bound(ctx, a), upper_bound(ctx, a)), (lower_bound(ctx, b), upper_bound(ctx, b))))
 
 
 def _bound_of(op: str, a: Optional[int], b: Optional[int]) -> Optional[int]:
@@ -429,6 +476,27 @@ def _bound_of(op: str, a: Optional[int], b: Optional[int]) -> Optional[int]:
         return a * b
     if op == "floordiv" and a >= 0 and b >= 1:
         return 0
+    return None
+
+
+def _upper_of(op: str, a: tuple, b: tuple) -> Optional[int]:
+    """An upper bound of ``a op b`` from (lower, upper) bounds of the operands (None: unknown)."""
+    (a_low, a_high), (b_low, b_high) = a, b
+    if op == "min":
+        return min(high for high in (a_high, b_high, None) if high is not None) if (a_high, b_high) != (None, None) \
+            else None
+    if a_high is None:
+        return None
+    if op == "floordiv" and a_low is not None and a_low >= 0 and b_low is not None and b_low >= 1:
+        return a_high // b_low
+    if op == "sub":
+        return None if b_low is None else a_high - b_low
+    if b_high is None:
+        return None
+    if op in ("add", "max"):
+        return a_high + b_high if op == "add" else max(a_high, b_high)
+    if op == "mul" and a_low is not None and a_low >= 0 and b_low is not None and b_low >= 0:
+        return a_high * b_high
     return None
 
 
@@ -594,6 +662,14 @@ def assert_shape(ctx: Any, condition: "trt.ITensor", message: str, name: str) ->
     name_layer(layer, name, "assert")
 
 
+def assert_compare(ctx: Any, op: str, a: Any, b: Any, message: str, name: str) -> None:
+    """:func:`assert_shape` of :func:`shape_compare` ``(op, a, b)``; nothing at all (not even the all-true constant
+    :func:`shape_compare` would give) when the bounds prove it."""
+    if _always_true(ctx, op, a, b):
+        return
+    assert_shape(ctx, shape_compare(ctx, op, a, b, name), message, name)
+
+
 def python_floordiv(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
     """Python ``a // b`` on int64 sizes (rounds toward -inf, whatever the signs)."""
     return shape_binary(ctx, "floordiv", a, b, name)
@@ -640,3 +716,12 @@ __all__ = [
     "to_1d",
     "to_scalar",
 ]
+
+
+def _record_input_ranges() -> None:
+    from .._hooks import after_placeholder
+
+    after_placeholder(record_input_range)
+
+
+_record_input_ranges()

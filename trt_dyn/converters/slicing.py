@@ -18,6 +18,7 @@ from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_consta
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
+    assert_compare,
     assert_shape,
     shape_all,
     shape_not,
@@ -248,7 +249,7 @@ def convert_pad_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) ->
     if rank == 0:
         return tensor
     sizes, left, right, layer = _pad_slice(ctx, tensor, pad, trt.SampleMode.FILL, name)
-    assert_shape(ctx, shape_compare(ctx, "gt", sizes, -1, name), "pad: resulting size is negative", name)
+    assert_compare(ctx, "gt", sizes, -1, "pad: resulting size is negative", name)
     layer.set_input(4, typed_constant(ctx, value, tensor.dtype, name))
     name_layer(layer, name, "pad")
     return layer.get_output(0)

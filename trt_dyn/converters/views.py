@@ -14,6 +14,7 @@ from .common import arg, converts, data_tensor, shape_arg
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
+    assert_compare,
     assert_shape,
     shape_all,
     shape_not,
@@ -76,7 +77,7 @@ def broadcast_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: st
     if added:
         # torch.expand refuses -1 for the new leading dims (there is no size to keep).
         leading = gather_dims(ctx, shape, list(range(added)), name)
-        assert_shape(ctx, shape_compare(ctx, "gt", leading, -1, name), "expand: -1 for a new leading dim", name)
+        assert_compare(ctx, "gt", leading, -1, "expand: -1 for a new leading dim", name)
     # stride = clamp(current - 1, 0, 1): 0 for broadcast (size-1) dims, 1 otherwise.
     stride = shape_binary(ctx, "max", shape_binary(ctx, "min", shape_binary(ctx, "sub", current, 1, name), 1, name), 0, name)
     layer = ctx.net.add_slice(padded, [0] * rank, [1] * rank, [1] * rank)
@@ -128,7 +129,7 @@ def convert_repeat_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
         raise fail(ctx, target, name, f"{rank} repeats for a rank-{len(tensor.shape)} tensor")
     padded = prepend_ones(ctx, tensor, rank, name)
     sizes = shape_binary(ctx, "mul", shape_of(ctx, padded, name), repeats, name)
-    assert_shape(ctx, shape_compare(ctx, "gt", repeats, -1, name), "repeat: negative repeat count", name)
+    assert_compare(ctx, "gt", repeats, -1, "repeat: negative repeat count", name)
     layer = ctx.net.add_slice(padded, [0] * rank, [1] * rank, [1] * rank)
     layer.set_input(2, sizes)
     layer.mode = trt.SampleMode.WRAP
