@@ -18,16 +18,19 @@ not touched at all (its generated code stays byte-identical).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import warnings
-from typing import Any, Collection, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+from typing import Any, Collection, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.fx import GraphModule, Node
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.fx.experimental.symbolic_shapes import free_symbols
 
+from ..ops._registry import DEFINITIONS, new_shape_tensor, recall, remember, run_fake_kernel_directly
 from . import settings
 from .export_guards import guard_problems
 from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inputs_sizing_data,
@@ -53,9 +56,53 @@ def _is_symbolic(value: Any) -> bool:
     return isinstance(value, _SYM_TYPES) and bool(free_symbols(value))
 
 
+#: node -> (its meta['val'] and target when classified, kind) while a pass runs (see :func:`_kinds_memoised`)
+_KIND_MEMO: Optional[Dict[Node, Tuple[Any, Any, str]]] = None
+_NO_VAL = object()
+
+
+@contextlib.contextmanager
+def _kinds_memoised() -> Iterator[None]:
+    """Classify each node once per pass: :func:`_kind` is asked ~15 times per node (analysis, builder, erasure) and
+    a SymInt's answer walks its sympy expression (``free_symbols``). An entry holds the ``val`` and target it was
+    computed from and is recomputed when either is replaced (``leave_to_pytorch`` retargets nodes as it asks), so a
+    rewritten node is never answered stale."""
+    global _KIND_MEMO
+    if _KIND_MEMO is not None:  # nested (lower -> analyse): the outer pass's memo serves both
+        yield
+        return
+    _KIND_MEMO = {}
+    try:
+        yield
+    finally:
+        _KIND_MEMO = None
+
+
+def _memoising_kinds(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _kinds_memoised():
+            return fn(*args, **kwargs)
+
+    return run
+
+
 def _kind(node: Node) -> str:
     """'symbolic' (a SymInt/SymFloat/SymBool expression), 'static' (a Python number, or a Sym* that
     specialised), or 'tensor' (anything else)."""
+    memo = _KIND_MEMO
+    if memo is None:
+        return _classify(node)
+    value = node.meta.get("val", _NO_VAL)
+    known = memo.get(node)
+    if known is not None and known[0] is value and known[1] is node.target:
+        return known[2]
+    kind = _classify(node)
+    memo[node] = (value, node.target, kind)
+    return kind
+
+
+def _classify(node: Node) -> str:
     if "val" not in node.meta:
         return "symbolic" if node.op == "call_function" and node.target in SYM_RULES else "tensor"
     value = node.meta["val"]
@@ -290,6 +337,7 @@ def _inexact_problems(node: Node, sizing_inputs: Dict[Node, Node]) -> List[Missi
     return [] if reason is None else [_entry(node, _symbolic_arg_names(node), reason)]
 
 
+@_memoising_kinds
 def analyse(gm: GraphModule, lifted: Collection[str] = ()) -> DynReport:
     """The report for ``gm`` without changing it (``lifted``: placeholders holding an exported program's
     parameters, buffers and constants, which become engine weights, not inputs)."""
@@ -331,6 +379,9 @@ class Builder:
         self._origin: Optional[Node] = None
         # constants are shared and live before the first computation
         self._consts: Dict[Tuple[Any, ...], Node] = {}
+        #: (op, arguments' shapes / dtypes / remembered values) -> (shape, dtype, remembered value) of the result
+        self._shape_answers: Dict[Tuple[Any, ...], Tuple[Tuple[int, ...], torch.dtype, Any]] = {}
+        self._question_parts: Dict[int, Tuple[Any, Any]] = {}
         self._const_anchor = next(n for n in self.graph.nodes if n.op != "placeholder")
 
     # -- node creation ------------------------------------------------------------------------
@@ -352,10 +403,32 @@ class Builder:
         if kernel is None:
             with self.fake_mode:
                 return op(*fake_args, **fake_kwargs)
+        # A shape producer's kernel is a function of its arguments' shapes, dtypes and remembered values: a
+        # repeated block asks the same question once per copy (sym_size of each block's output is s0), so the
+        # answer is kept and only a fresh fake tensor is made for each node.
+        key = _shape_question(overload, fake_args, fake_kwargs, self._question_parts) \
+            if _is_shape_producer(overload) else None
+        answer = self._shape_answers.get(key) if key is not None else None
+        if answer is not None:
+            shape, dtype, symbolic = answer
+            return remember(run_fake_kernel_directly(self.fake_mode, new_shape_tensor, shape, dtype), symbolic)
+        value = self._run_kernel(overload, kernel, fake_args, fake_kwargs)
+        if key is not None and isinstance(value, FakeTensor) and value.device.type == "cpu" \
+                and all(type(size) is int for size in value.shape):
+            self._shape_answers[key] = (tuple(value.shape), value.dtype, recall(value))
+        return value
+
+    def _run_kernel(self, overload: Any, kernel: Any, fake_args: Any, fake_kwargs: Any) -> Any:
         # What FakeTensorMode does for a custom op (it never caches those), minus the dispatcher's
-        # autograd and cache-key layers, which made this the pass's main cost (~1 ms per new node).
+        # autograd and cache-key layers, which made this the pass's main cost (~1 ms per new node),
+        # and minus entering the mode itself, which cost more than the kernel (the kernel makes its
+        # fake through new_shape_tensor, told the mode directly)
         context = torch._library.fake_impl.FakeImplCtx(self.fake_mode, overload)
-        with torch._library.fake_impl.set_ctx_getter(lambda: context), self.fake_mode:
+        with torch._library.fake_impl.set_ctx_getter(lambda: context):
+            value = run_fake_kernel_directly(self.fake_mode, kernel, *fake_args, **fake_kwargs)
+        if isinstance(value, FakeTensor) and value.fake_mode is self.fake_mode:
+            return value
+        with torch._library.fake_impl.set_ctx_getter(lambda: context), self.fake_mode:  # a kernel that made its own
             return kernel(*fake_args, **fake_kwargs)
 
     def const(self, op: Any, value: Any) -> Node:
@@ -541,6 +614,47 @@ def _own_fake_kernel(op: Any) -> Tuple[Any, Any]:
     return overload, torch._library.simple_registry.singleton.find(overload.name()).fake_impl.kernel
 
 
+#: op families whose fake kernels read only their arguments' shapes, dtypes and remembered values, make their result
+#: with new_shape_tensor and allocate no unbacked sizes (the shape producers and their arithmetic)
+_SHAPE_PRODUCER_MODULES = frozenset({"trt_dyn.ops.shape", "trt_dyn.ops.arith"})
+
+
+@functools.lru_cache(maxsize=None)
+def _is_shape_producer(overload: Any) -> bool:
+    definition = DEFINITIONS.get(overload._schema.name.split("::")[-1])
+    return getattr(definition, "__module__", None) in _SHAPE_PRODUCER_MODULES
+
+
+def _question_part(value: Any, seen: Dict[int, Tuple[Any, Any]]) -> Any:
+    """A hashable stand-in for one fake argument: Sym* by their expression (SymInts do not hash), numbers with their
+    type (2, 2.0 and True are equal keys otherwise), fake tensors by device, dtype, shape and remembered value
+    (kept in ``seen`` by id with the tensor itself, which keeps the id from being reused while the pass runs)."""
+    if isinstance(value, torch.Tensor):
+        known = seen.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        part = (torch.Tensor, value.device, value.dtype, tuple(_question_part(size, seen) for size in value.shape),
+                _question_part(recall(value), seen))
+        seen[id(value)] = (value, part)
+        return part
+    if isinstance(value, _SYM_TYPES):
+        return type(value), value.node.expr
+    if isinstance(value, (list, tuple)):
+        return type(value), tuple(_question_part(item, seen) for item in value)
+    if value is None or isinstance(value, (bool, int, float, str, torch.dtype, torch.device)):
+        return type(value), value
+    raise TypeError(type(value))
+
+
+def _shape_question(overload: Any, fake_args: Any, fake_kwargs: Any,
+                    seen: Dict[int, Tuple[Any, Any]]) -> Optional[Tuple[Any, ...]]:
+    try:
+        return (overload, _question_part(tuple(fake_args), seen),
+                _question_part(tuple(sorted(fake_kwargs.items())), seen) if fake_kwargs else None)
+    except TypeError:  # an argument with no faithful key: ask the kernel
+        return None
+
+
 class _Planned:
     """Stands for a node the planner would create (nothing is added to the graph)."""
 
@@ -616,10 +730,11 @@ def report(graph_module_or_program: Any, compilation: Any = None) -> DynReport:
     from .pipeline import as_the_dyn_lowering_sees_it  # the pipeline imports this module
 
     gm = as_the_dyn_lowering_sees_it(graph_module_or_program, compilation)
-    result = analyse(gm)
-    if result.dynamic:
-        result.rewritten = _planned_rewrites(gm, result)
-        result.missing.extend(guard_problems(gm))
+    with _kinds_memoised():
+        result = analyse(gm)
+        if result.dynamic:
+            result.rewritten = _planned_rewrites(gm, result)
+            result.missing.extend(guard_problems(gm))
     return result
 
 
@@ -648,7 +763,12 @@ def lower(graph_module_or_program: Any, on_missing: Optional[str] = None) -> Any
     return graph_module_or_program
 
 
-def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None, lifted: Collection[str] = ()) -> DynReport:
+@_memoising_kinds
+def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None, lifted: Collection[str] = (), *,
+                       localise: bool = False) -> DynReport:
+    """:func:`lower` on a graph module; ``localise``: then make shape values local to each consumer's segment
+    (:func:`localise_shape_values`) before the one lint and code generation (the generation alone costs more
+    than the rest of the pass)."""
     result = analyse(gm, lifted)
     mode = on_missing or settings.get_on_missing()
     if any(m.refused for m in result.missing):
@@ -682,6 +802,8 @@ def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None, lifted
     _erase_dead_scalars(gm)
     leave_to_pytorch(gm, lambda n: _kind(n) == "symbolic" and not _read_as_shape_input(n),
                      {m.node for m in result.missing})
+    if localise:
+        localise_shape_values(gm)
     gm.graph.lint()
     gm.recompile()
     return result
@@ -691,9 +813,6 @@ def dyn_lowering_pass(gm: GraphModule, settings_: Any = None) -> GraphModule:
     """torch_tensorrt post-lowering pass: :func:`lower` with the global settings; when torch_tensorrt
     may partition the graph, shape values are made local to each consumer's segment."""
     if settings.is_enabled():
-        result = lower_graph_module(gm, settings.get_on_missing(settings_))
-        if result.dynamic and not getattr(settings_, "require_full_compilation", True):
-            localise_shape_values(gm)
-            gm.graph.lint()
-            gm.recompile()
+        lower_graph_module(gm, settings.get_on_missing(settings_),
+                           localise=not getattr(settings_, "require_full_compilation", True))
     return gm

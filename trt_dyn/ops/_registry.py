@@ -137,11 +137,30 @@ def fake_shape_dims(op: str, arg: str, shape: torch.Tensor) -> List:
     return unknown_sizes(static_length(op, arg, shape))
 
 
+#: the FakeTensorMode a caller running a shape producer's fake kernel directly (outside the mode) makes fakes for
+_DIRECT_FAKE_MODE: Optional[Any] = None
+
+
+def run_fake_kernel_directly(mode: Any, kernel: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``kernel(*args, **kwargs)`` with :func:`new_shape_tensor` making fakes of ``mode`` without entering it.
+
+    For a shape producer's fake kernel, whose only factory is :func:`new_shape_tensor` (its other reads are of its
+    fake arguments' shapes and dtypes): entering and leaving a FakeTensorMode costs more than the kernel itself, and
+    the dyn lowering pass runs one kernel per shape-tensor node it creates."""
+    global _DIRECT_FAKE_MODE
+    previous, _DIRECT_FAKE_MODE = _DIRECT_FAKE_MODE, mode
+    try:
+        return kernel(*args, **kwargs)
+    finally:
+        _DIRECT_FAKE_MODE = previous
+
+
 def new_shape_tensor(shape: Sequence[int], dtype: torch.dtype = SHAPE_DTYPE) -> torch.Tensor:
-    """``torch.empty(shape, dtype=dtype)`` for a shape producer's fake kernel. Under a FakeTensorMode the fake
-    tensor is made directly from a meta tensor, as the mode's own ``aten.empty`` does: its dispatch route cost
-    about 7x more and was the dyn lowering pass's main cost (one per new shape-tensor node)."""
-    mode = torch._C._get_dispatch_mode(torch._C._TorchDispatchModeKey.FAKE)
+    """``torch.empty(shape, dtype=dtype)`` for a shape producer's fake kernel. Under a FakeTensorMode (or
+    :func:`run_fake_kernel_directly`) the fake tensor is made directly from a meta tensor, as the mode's own
+    ``aten.empty`` does: its dispatch route cost about 7x more and was the dyn lowering pass's main cost (one per
+    new shape-tensor node)."""
+    mode = _DIRECT_FAKE_MODE or torch._C._get_dispatch_mode(torch._C._TorchDispatchModeKey.FAKE)
     if mode is None or not all(type(size) is int for size in shape):
         return torch.empty(shape, dtype=dtype)
     with no_dispatch():
