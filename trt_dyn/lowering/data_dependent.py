@@ -342,11 +342,23 @@ class _DenseBuilder:
         return self.dense_of(values)
 
 
-def _taint(gm: GraphModule) -> Set[Node]:
-    """Nodes whose value or shape depends on a data-dependent size (transitively)."""
+def _taint(gm: GraphModule, unbacked: Optional[Dict[Node, Tuple[Any, bool]]] = None) -> Set[Node]:
+    """Nodes whose value or shape depends on a data-dependent size (transitively).
+
+    ``unbacked`` (node -> (its ``val``, whether that val has an unbacked size)) keeps the per-node sympy walk, the
+    walk's whole cost, across the recomputations of one pass; an entry is redone when ``meta['val']`` changed."""
     tainted: Set[Node] = set()
     for node in gm.graph.nodes:
-        if _has_unbacked(_val(node)) or any(arg in tainted for arg in node.all_input_nodes):
+        if any(arg in tainted for arg in node.all_input_nodes):
+            tainted.add(node)
+            continue
+        value = _val(node)
+        known = unbacked.get(node) if unbacked is not None else None
+        if known is None or known[0] is not value:
+            known = (value, _has_unbacked(value))
+            if unbacked is not None:
+                unbacked[node] = known
+        if known[1]:
             tainted.add(node)
     return tainted
 
@@ -428,12 +440,15 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
     if get_mode() != "dense":
         return False
     changed = False
+    unbacked: Dict[Node, Tuple[Any, bool]] = {}
+    tainted: Optional[Set[Node]] = None  # the taint changes only when a write-back is rewritten
     for node in list(gm.graph.nodes):
         match = _write_back(node)
         if match is None:
             continue
         base, mask, mask_rank = match
-        tainted = _taint(gm)
+        if tainted is None:
+            tainted = _taint(gm, unbacked)
         builder = _DenseBuilder(gm, mask, mask_rank, tainted)
         try:
             values = builder.build(node.args[2], node)
@@ -471,6 +486,7 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
         node.replace_all_uses_with(dense)
         graph.erase_node(node)
         changed = True
+        tainted = None
     if changed:
         _remove_dead_selection(gm)
         gm.graph.lint()
