@@ -7,6 +7,8 @@ model builds through :func:`trt_dyn.build.build_engine`; the Cascade Mask R-CNN 
 and once with :func:`trt_dyn.models.export_cascade` for the dynamic engine.
 
     python benchmarks/build_once.py [--model small|cascade] [--count K] [--repeats R]
+    python benchmarks/build_once.py --phases            # one static vs one dynamic Cascade compile, per phase
+    python benchmarks/build_once.py --decomposition-ops # run_decompositions CPU per aten op, static vs dynamic
 """
 
 from __future__ import annotations
@@ -238,6 +240,78 @@ def cascade_phases(static_size: int = 512) -> Dict[str, Any]:
             "dynamic_over_static_wall": one_dynamic["total_s"] / one_static["total_s"]}
 
 
+def _decomposition_cost_by_op(program: Any) -> Dict[str, Any]:
+    """CPU seconds of one ``run_decompositions`` (torch_tensorrt's table), per aten op of the traced graph.
+
+    The decomposition retraces the program node by node through ``torch.fx.Interpreter.run_node`` (twice: AOT
+    autograd's metadata pass, then its graph capture); each node's CPU time (fake-tensor propagation, symbolic shape
+    reasoning, its decomposition) is added to its target. The rest of ``total_cpu_s`` is set-up and code generation.
+    """
+    from trt_dyn._hooks import decompositions
+
+    run_node = torch.fx.Interpreter.run_node
+    by_op: Dict[str, List[float]] = {}
+
+    def timed_run_node(self: Any, node: torch.fx.Node) -> Any:
+        start = time.process_time()
+        try:
+            return run_node(self, node)
+        finally:
+            entry = by_op.setdefault(str(node.target), [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.process_time() - start
+
+    table = decompositions()
+    torch.fx.Interpreter.run_node = timed_run_node  # type: ignore[method-assign]
+    start = time.process_time()
+    try:
+        program.run_decompositions(table)
+    finally:
+        torch.fx.Interpreter.run_node = run_node  # type: ignore[method-assign]
+    return {"total_cpu_s": time.process_time() - start, "in_nodes_cpu_s": sum(s for _, s in by_op.values()),
+            "by_op": {op: {"node_runs": count, "cpu_s": seconds} for op, (count, seconds) in by_op.items()}}
+
+
+def decomposition_cost(static_size: int = 512) -> Dict[str, Any]:
+    """Where ``run_decompositions`` spends the dynamic build's extra CPU: per aten op, static vs dynamic program.
+
+    Each side is exported in this process (static at ``static_size``, dynamic with ``export_cascade``) and decomposed
+    once, as the compile does; ``extra_by_op`` lists dynamic minus static CPU seconds per op, largest first.
+    """
+    from trt_dyn.models import cascade_benchmark_model, export_cascade
+
+    model, _, lo, hi, step = cascade_benchmark_model(1)
+    example = torch.rand(1, 3, static_size, static_size, generator=torch.Generator().manual_seed(0)) * 255
+    with torch.no_grad():
+        static = _decomposition_cost_by_op(torch.export.export(model, (example,)))
+    dynamic = _decomposition_cost_by_op(export_cascade(model, lo, hi, step))
+    ops = set(static["by_op"]) | set(dynamic["by_op"])
+
+    def seconds(side: Dict[str, Any], op: str) -> float:
+        return side["by_op"].get(op, {}).get("cpu_s", 0.0)
+
+    extra = sorted(((op, seconds(dynamic, op) - seconds(static, op)) for op in ops), key=lambda item: -item[1])
+    return {"static_size": static_size, "dynamic_range": [lo, hi, step], "static": static, "dynamic": dynamic,
+            "extra_by_op": dict(extra), "loadavg": list(os.getloadavg())}
+
+
+def decomposition_cost_table(result: Dict[str, Any], top: int = 12) -> str:
+    static, dynamic = result["static"], result["dynamic"]
+    rows = []
+    for op, extra in list(result["extra_by_op"].items())[:top]:
+        runs = dynamic["by_op"].get(op, {}).get("node_runs", 0)
+        rows.append([op, runs, static["by_op"].get(op, {}).get("cpu_s", 0.0),
+                     dynamic["by_op"].get(op, {}).get("cpu_s", 0.0), extra])
+    rows.append(["all nodes", sum(v["node_runs"] for v in dynamic["by_op"].values()), static["in_nodes_cpu_s"],
+                 dynamic["in_nodes_cpu_s"], dynamic["in_nodes_cpu_s"] - static["in_nodes_cpu_s"]])
+    rows.append(["run_decompositions", "", static["total_cpu_s"], dynamic["total_cpu_s"],
+                 dynamic["total_cpu_s"] - static["total_cpu_s"]])
+    return markdown_table(["aten op (node runs, dynamic)", "runs", f"static {result['static_size']} CPU s",
+                           "dynamic CPU s", "extra CPU s"], rows) + (
+        f"\n\nOne run_decompositions each (torch_tensorrt's table), CPU seconds per op of the retraced graph; "
+        f"load average {result['loadavg'][0]:.1f}.")
+
+
 def phases_table(result: Dict[str, Any]) -> str:
     static, dynamic = result["static"], result["dynamic"]
 
@@ -287,10 +361,16 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--phases", action="store_true",
                         help="one static vs one dynamic Cascade compile, phase by phase (CPU and wall time, layers)")
+    parser.add_argument("--decomposition-ops", action="store_true",
+                        help="run_decompositions of the static and the dynamic Cascade program, CPU seconds per aten op")
     parser.add_argument("--json", default=None, help="also write the result here (with the machine record)")
     args = parser.parse_args()
-    result = cascade_phases() if args.phases else run(args.model, args.count, args.repeats)
-    text = phases_table(result) if args.phases else table(result)
+    if args.decomposition_ops:
+        result = decomposition_cost()
+        text = decomposition_cost_table(result)
+    else:
+        result = cascade_phases() if args.phases else run(args.model, args.count, args.repeats)
+        text = phases_table(result) if args.phases else table(result)
     if args.json:
         from _common import publish
 
