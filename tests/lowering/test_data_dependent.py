@@ -139,11 +139,11 @@ def test_chained_write_backs_see_the_taint_of_the_graph_as_rewritten_so_far(monk
     seen = []
     original_init = dd._DenseBuilder.__init__
 
-    def checked_init(self, gm, mask, mask_rank, tainted):
+    def checked_init(self, gm, mask, mask_rank, tainted, **options):
         fresh = dd._taint(gm)
         assert tainted == fresh, sorted(node.name for node in tainted ^ fresh)
         seen.append(len(fresh))
-        original_init(self, gm, mask, mask_rank, tainted)
+        original_init(self, gm, mask, mask_rank, tainted, **options)
 
     monkeypatch.setattr(dd._DenseBuilder, "__init__", checked_init)
     gm, changed = rewrite(program)

@@ -35,10 +35,11 @@ import logging
 from typing import Any, ContextManager, Dict, List, Optional, Set, Tuple
 
 import torch
+from torch._export.utils import _detect_fake_mode_from_gm
 from torch.fx import GraphModule, Node
 
 from .. import settings
-from .toolbox import RESHAPE_OPS, WRITE_BACK_OPS, argument, fake_propagate
+from .toolbox import DETECT_FAKE_MODE, RESHAPE_OPS, WRITE_BACK_OPS, argument, fake_propagate
 from .._trt import IS_RTX
 
 MODES = settings.SWITCHES["data_dependent"].choices
@@ -214,8 +215,10 @@ class _Unsupported(Exception):
 class _DenseBuilder:
     """Rebuilds the values of one write-back over all rows (see module docstring)."""
 
-    def __init__(self, gm: GraphModule, mask: Node, mask_rank: int, tainted: Set[Node]):
+    def __init__(self, gm: GraphModule, mask: Node, mask_rank: int, tainted: Set[Node], *,
+                 fake_mode: Any = DETECT_FAKE_MODE):
         self.gm = gm
+        self.fake_mode = fake_mode
         self.graph = gm.graph
         self.mask = mask
         self.mask_rank = mask_rank
@@ -333,7 +336,7 @@ class _DenseBuilder:
                                              name=f"{DENSE_PREFIX}_{node.name}")
         created.meta["stack_trace"] = node.meta.get("stack_trace")
         self.created.append(created)
-        fake_propagate(self.gm, [created])
+        fake_propagate(self.gm, [created], self.fake_mode)
         return created
 
     def build(self, values: Any, anchor: Node) -> Any:
@@ -352,13 +355,7 @@ def _taint(gm: GraphModule, unbacked: Optional[Dict[Node, Tuple[Any, bool]]] = N
         if any(arg in tainted for arg in node.all_input_nodes):
             tainted.add(node)
             continue
-        value = _val(node)
-        known = unbacked.get(node) if unbacked is not None else None
-        if known is None or known[0] is not value:
-            known = (value, _has_unbacked(value))
-            if unbacked is not None:
-                unbacked[node] = known
-        if known[1]:
+        if _has_unbacked_val(node, unbacked if unbacked is not None else {}):
             tainted.add(node)
     return tainted
 
@@ -385,8 +382,19 @@ def _write_back(node: Node) -> Optional[Tuple[Node, Node, int]]:
     return node.args[0], mask, mask_rank
 
 
-def _remove_dead_selection(gm: GraphModule) -> None:
-    """Drop dead nodes, and data-dependent tensors whose only uses are shape assertions."""
+def _has_unbacked_val(node: Node, unbacked: Dict[Node, Tuple[Any, bool]]) -> bool:
+    """:func:`_has_unbacked` of ``node``'s val, kept in ``unbacked`` while its val is the same object."""
+    value = _val(node)
+    known = unbacked.get(node)
+    if known is None or known[0] is not value:
+        known = unbacked[node] = (value, _has_unbacked(value))
+    return known[1]
+
+
+def _remove_dead_selection(gm: GraphModule, unbacked: Optional[Dict[Node, Tuple[Any, bool]]] = None) -> None:
+    """Drop dead nodes, and data-dependent tensors whose only uses are shape assertions (``unbacked``: as for
+    :func:`_taint`; this loop starts over after each erased selection and asked every node again)."""
+    unbacked = {} if unbacked is None else unbacked
     graph = gm.graph
     changed = True
     while changed:
@@ -397,7 +405,7 @@ def _remove_dead_selection(gm: GraphModule) -> None:
             if not node.users and not node.is_impure():
                 graph.erase_node(node)
                 changed = True
-            elif isinstance(_val(node), torch.Tensor) and _has_unbacked(_val(node)) and \
+            elif isinstance(_val(node), torch.Tensor) and _has_unbacked_val(node, unbacked) and \
                     _only_assertions(node):
                 _erase_with_assertions(graph, node)
                 changed = True
@@ -442,6 +450,7 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
     changed = False
     unbacked: Dict[Node, Tuple[Any, bool]] = {}
     tainted: Optional[Set[Node]] = None  # the taint changes only when a write-back is rewritten
+    fake_mode: Any = DETECT_FAKE_MODE  # found at the first write-back
     for node in list(gm.graph.nodes):
         match = _write_back(node)
         if match is None:
@@ -449,7 +458,9 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
         base, mask, mask_rank = match
         if tainted is None:
             tainted = _taint(gm, unbacked)
-        builder = _DenseBuilder(gm, mask, mask_rank, tainted)
+        if fake_mode is DETECT_FAKE_MODE:
+            fake_mode = _detect_fake_mode_from_gm(gm)
+        builder = _DenseBuilder(gm, mask, mask_rank, tainted, fake_mode=fake_mode)
         try:
             values = builder.build(node.args[2], node)
         except _Unsupported:
@@ -466,7 +477,7 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
                                      name=f"{DENSE_PREFIX}_{node.name}_{what}")
             made.meta["stack_trace"] = node.meta.get("stack_trace")
             created.append(made)
-            fake_propagate(gm, [made])
+            fake_propagate(gm, [made], fake_mode)
             return made
 
         with graph.inserting_before(node):
@@ -488,7 +499,7 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
         changed = True
         tainted = None
     if changed:
-        _remove_dead_selection(gm)
+        _remove_dead_selection(gm, unbacked)
         gm.graph.lint()
         gm.recompile()
     return changed

@@ -80,11 +80,17 @@ def source_location(stack_trace: Optional[str]) -> Tuple[str, str]:
     return f"{frame.group('file')}:{frame.group('line')}", frame.group("code").strip()
 
 
-def fake_propagate(gm: torch.fx.GraphModule, nodes: Sequence[torch.fx.Node]) -> None:
-    """meta['val'] for new nodes, computed by their own fake kernels."""
+#: :func:`fake_propagate`'s default: find the graph's fake mode (a walk of its placeholders and their values)
+DETECT_FAKE_MODE = object()
+
+
+def fake_propagate(gm: torch.fx.GraphModule, nodes: Sequence[torch.fx.Node], fake_mode: Any = DETECT_FAKE_MODE) -> None:
+    """meta['val'] for new nodes, computed by their own fake kernels (under ``fake_mode``: a pass creating nodes
+    one by one finds it once, ``_detect_fake_mode_from_gm`` once per call was a third of the data-dependent rewrite)."""
     from torch._export.utils import _detect_fake_mode_from_gm
 
-    fake_mode = _detect_fake_mode_from_gm(gm)
+    if fake_mode is DETECT_FAKE_MODE:
+        fake_mode = _detect_fake_mode_from_gm(gm)
     context = fake_mode if fake_mode is not None else contextlib.nullcontext()
 
     def value_of(arg: Any) -> Any:
