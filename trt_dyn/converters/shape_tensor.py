@@ -71,14 +71,7 @@ def lower_bound(ctx: Any, value: Any) -> Optional[int]:
     """A lower bound of every entry of a size value, known while building: Python ints and this network's
     constants are their own; sizes read from shapes are >= 0, and the bound follows them through gathers,
     reshapes, casts, concatenations and ``add mul max min floordiv``. None when nothing is known."""
-    if _is_int(value):
-        return int(value)
-    if not isinstance(value, trt.ITensor):
-        return None
-    known = constant_value(ctx, value)
-    if known is not None:
-        return min(known) if known else None
-    return _memo(ctx).get(("lower bound", value))
+    return _known_bound(ctx, value, min, "lower bound")
 
 
 def upper_bound(ctx: Any, value: Any) -> Optional[int]:
@@ -86,14 +79,18 @@ def upper_bound(ctx: Any, value: Any) -> Optional[int]:
     constants are their own; the dims of a graph input are at most the largest its optimization profiles allow
     (TensorRT refuses larger input shapes), and the bound follows them as :func:`lower_bound` does (through
     ``add sub mul max min floordiv`` too). None when nothing is known."""
+    return _known_bound(ctx, value, max, "upper bound")
+
+
+def _known_bound(ctx: Any, value: Any, extreme: Callable[[List[int]], int], kind: str) -> Optional[int]:
     if _is_int(value):
         return int(value)
     if not isinstance(value, trt.ITensor):
         return None
     known = constant_value(ctx, value)
     if known is not None:
-        return max(known) if known else None
-    return _memo(ctx).get(("upper bound", value))
+        return extreme(known) if known else None
+    return _memo(ctx).get((kind, value))
 
 
 def _bounded(ctx: Any, tensor: "trt.ITensor", bound: Optional[int], upper: Optional[int] = None) -> "trt.ITensor":
