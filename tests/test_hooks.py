@@ -160,3 +160,35 @@ def test_decompositions_follow_the_compilation_settings():
     attention = _hooks.decompositions(_hooks.compilation_settings(decompose_attention=True))
     assert set(plain) < set(attention)
     assert torch.ops.aten.scaled_dot_product_attention.default in set(attention) - set(plain)
+
+
+class _Detached(torch.nn.Module):
+    def forward(self, x):
+        return x.detach() * 2.0 + 1.0
+
+
+def test_lower_before_decomposing_runs_the_live_pre_export_list_in_place():
+    """``dynamo.compile``'s pre-export lowering reads its pass list at each call and changes the program it is
+    handed (trt_dyn's report hands it a copy)."""
+    from torch.export import Dim
+
+    program = torch.export.export(_Detached(), (torch.randn(3, 5),), dynamic_shapes=({0: Dim("N", min=2, max=9)},))
+    calls = []
+
+    def spy(gm, settings):
+        calls.append((gm, settings))
+        return gm
+
+    settings = _hooks.compilation_settings()
+    passes = _hooks.pre_export_passes()
+    passes.append(spy)
+    try:
+        lowered = _hooks.lower_before_decomposing(program, settings)
+    finally:
+        passes.remove(spy)
+    assert lowered is program and calls == [(program.graph_module, settings)]
+    assert "remove_detach" in [getattr(p, "__name__", "") for p in passes]
+    assert not any(node.target == torch.ops.aten.detach.default for node in program.graph.nodes)
+    for rows in (2, 4, 9):
+        x = torch.randn(rows, 5)
+        torch.testing.assert_close(program.module()(x), x * 2.0 + 1.0, rtol=0, atol=0)

@@ -23,6 +23,8 @@ hook                                       what it touches                      
 :func:`decompositions`,                    ``dynamo.lowering.get_decompositions`` (with the     ``lowering.pipeline``
 :func:`compilation_settings`,              settings ``dynamo.compile`` hands it),
 :func:`passes_before`                      ``CompilationSettings``, the live pass list
+:func:`lower_before_decomposing`,          ``pre_export_lowering`` (compile runs it before      ``lowering.pipeline``
+:func:`pre_export_passes`                  decomposing) and its live pass list
 :func:`narrow_item_folding`                ``fold_get_attr_item_calls._remove_identity_ops``    ``lowering.torch_compile``
 :func:`after_placeholder`                  ``TRTInterpreter.placeholder`` (wrapped),            ``converters.selection``
                                            ``_cur_node``
@@ -208,6 +210,19 @@ def decompositions(compilation: Any = None) -> Dict[Any, Callable]:
 def compilation_settings(**options: Any) -> Any:
     """The ``CompilationSettings`` a compile hands its lowering passes: torch_tensorrt's defaults, with ``options``."""
     return _module("torch_tensorrt.dynamo").CompilationSettings(**options)
+
+
+def pre_export_passes() -> list:
+    """torch_tensorrt's pre-export pass list (live: what :func:`lower_before_decomposing` runs, in this order)."""
+    return _module(_LOWERING_PASSES).ATEN_PRE_LOWERING_PASSES.passes
+
+
+def lower_before_decomposing(program: torch.export.ExportedProgram, compilation: Any) -> torch.export.ExportedProgram:
+    """What ``dynamo.compile`` does to an exported program before decomposing it: torch_tensorrt's
+    ``pre_export_lowering``, which runs :func:`pre_export_passes` as registered now (detach and assertion removal,
+    rule-based autocast with its calibration run). It changes ``program``'s graph module in place and writes to
+    ``compilation`` (a ``CompilationSettings``): callers that must not change theirs hand copies."""
+    return _module(_LOWERING_PASSES).pre_export_lowering(program, compilation)
 
 
 def passes_before(stop: Callable) -> List[Callable]:
@@ -622,6 +637,15 @@ ASSUMPTIONS: List[Assumption] = [
     Assumption("dynamo.compile decomposes with get_decompositions, then runs post_lowering", _COMPILER,
                lambda: looks_up_global(_COMPILER, "compile", "get_decompositions") or
                looks_up_global(_COMPILER, "compile", "post_lowering")),
+    Assumption("dynamo.compile runs pre_export_lowering(ep, settings) before decomposing, the function trt_dyn "
+               "calls", _COMPILER,
+               lambda: looks_up_global(_COMPILER, "compile", "pre_export_lowering") or
+               accepts(_LOWERING_PASSES, "pre_export_lowering", ["ep", "settings"]) or
+               (None if _module(_COMPILER).pre_export_lowering is _module(_LOWERING_PASSES).pre_export_lowering
+                else f"{_COMPILER}.pre_export_lowering is not {_LOWERING_PASSES}.pre_export_lowering")),
+    Assumption("pre_export_lowering runs the live list ATEN_PRE_LOWERING_PASSES.passes", _LOWERING_PASSES,
+               lambda: has_attribute(_LOWERING_PASSES, "ATEN_PRE_LOWERING_PASSES.passes") or
+               looks_up_global(_LOWERING_PASSES, "pre_export_lowering", "ATEN_PRE_LOWERING_PASSES")),
     Assumption("the post-lowering manager calls each of its passes as pass(gm, settings), in list order",
                _LOWERING_PASSES, lambda: _pass_manager_order()),
     Assumption(".item() folding strips identities through _remove_identity_ops", _ITEM_FOLDING,

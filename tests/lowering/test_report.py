@@ -410,3 +410,113 @@ def test_report_runs_the_registered_passes_in_order():
     names = [getattr(p, "__name__", "") for p in saved]
     assert [name for name, _ in calls] == names[:position]
     assert all(given is settings for _, given in calls)
+
+
+# --- report() also runs what the compile runs before decomposing (torch_tensorrt's pre-export lowering) ----------
+
+
+class ScaledByCheckedCount(torch.nn.Module):
+    """``x.detach() * 2 * k`` with ``k = t.item()`` bounded by ``torch._check``: the export holds a detach and
+    assertion nodes, which a compile strips before it decomposes (torch_tensorrt's pre-export lowering). ``.item()``
+    has no dyn variant, so a full compile refuses the count."""
+
+    def forward(self, x, t):
+        k = t.item()
+        torch._check(k >= 1)
+        torch._check(k <= x.shape[0])
+        return x.detach() * 2.0 * k
+
+
+def _checked_count_program():
+    return torch.export.export(ScaledByCheckedCount(), (torch.randn(6, 4), torch.tensor(3)),
+                               dynamic_shapes=({0: Dim("N", min=2, max=64)}, None))
+
+
+def test_report_names_the_nodes_of_the_graph_the_compile_lowers():
+    """The report decomposed the program with its detach and assertion nodes still in it: its graph had other node
+    names than the compile's, so its entry named ``mul_5`` where the compile's error names ``mul_3``."""
+    from trt_dyn.testing import compile_cpu
+
+    program = _checked_count_program()
+    report = trt_dyn.report(program)
+    with pytest.raises(MissingDynVariantError) as refusal:
+        compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    described = [(m.op, m.node, m.argument, m.source, m.reason) for m in report.missing]
+    assert described == [(m.op, m.node, m.argument, m.source, m.reason) for m in refusal.value.report.missing]
+    assert [m.op for m in report.missing] == ["aten._local_scalar_dense.default"]
+    # left to PyTorch, the count and its product compute what eager does
+    trt_dyn.lowering.set_on_missing("warn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = compile_cpu(_checked_count_program(), min_block_size=1)
+    model = ScaledByCheckedCount()
+    for rows, count in ((2, 1), (9, 5), (64, 64), (17, 3)):
+        x, t = torch.randn(rows, 4), torch.tensor(count)
+        assert_same(compiled(x, t), model(x, t), exact=False, rtol=0, atol=1e-6)
+
+
+def test_report_runs_the_registered_pre_export_passes_on_a_copy():
+    """The pre-export passes are read from torch_tensorrt's list at each call and run on a copy of the program's
+    graph, with a copy of the settings (the pre-export lowering writes autocast calibration into the settings)."""
+    from trt_dyn import _hooks
+
+    program = _checked_count_program()
+    code, names = program.graph_module.code, [node.name for node in program.graph.nodes]
+    settings = _hooks.compilation_settings(require_full_compilation=True)
+    fields = dict(vars(settings))
+    seen = []
+
+    def spy(gm, given):
+        seen.append(([node.target for node in gm.graph.nodes], given))
+        return gm
+
+    passes = _hooks.pre_export_passes()
+    passes.append(spy)
+    try:
+        report = trt_dyn.report(program, settings)
+    finally:
+        passes.remove(spy)
+    assert len(seen) == 1
+    targets, given = seen[0]
+    # the spy ran last: the upstream passes before it had stripped the detach and the assertions
+    assert torch.ops.aten.detach.default not in targets and torch.ops.aten._assert_scalar.default not in targets
+    assert given is not settings and dict(vars(settings)) == fields
+    assert program.graph_module.code == code and [node.name for node in program.graph.nodes] == names
+    assert any(node.target == torch.ops.aten.detach.default for node in program.graph.nodes)
+    assert [m.op for m in report.missing] == ["aten._local_scalar_dense.default"]
+    model = ScaledByCheckedCount()
+    for rows, count in ((3, 2), (40, 7)):
+        x, t = torch.randn(rows, 4), torch.tensor(count)
+        assert_same(program.module()(x, t), model(x, t), exact=False, rtol=0, atol=1e-6)
+
+
+def _outcome(run):
+    try:
+        return run(), None
+    except Exception as error:  # the report must fail where the compile does, with the compile's own error
+        return None, (type(error), str(error))
+
+
+def test_report_with_autocast_does_what_the_compile_does():
+    """``enable_autocast`` makes the compile run torch_tensorrt's rule-based autocast before decomposing; the report
+    skipped it and said OK about a program whose compile failed in that pass (it casts each node's value, and a
+    dynamic program's ``sym_size`` values are SymInts). Whatever the pass does, report and compile now agree."""
+    from trt_dyn import _hooks
+    from trt_dyn.testing import compile_cpu
+
+    options = dict(enable_autocast=True, autocast_low_precision_type=torch.float16)
+    program, inputs = _head_case()
+    settings = _hooks.compilation_settings(require_full_compilation=True, **options)
+    fields = dict(vars(settings))
+    report, report_error = _outcome(lambda: trt_dyn.report(program, settings))
+    assert dict(vars(settings)) == fields
+    model = CopyIntoHead()
+    for args in inputs:  # the report left the program as it was
+        assert_same(program.module()(*args), model(*args), exact=False, rtol=0, atol=1e-6)
+    compiled, compile_error = _outcome(
+        lambda: compile_cpu(program, require_full_compilation=True, min_block_size=1, **options))
+    assert report_error == compile_error
+    if compile_error is None:
+        assert report.ok and compiled.num_trt_engines == 1 and not compiled.pytorch_nodes
+        for args in inputs:
+            assert_same(compiled(*args), model(*args), exact=False, rtol=0, atol=1e-2)

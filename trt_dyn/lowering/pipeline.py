@@ -9,8 +9,9 @@ see, and ``remove_assert_nodes`` has already dropped the assertions by then.
 Add a pass by inserting it into :data:`PASSES` at the right position (a data-dependent rewrite
 goes BEFORE ``dyn_lowering_pass``, which must see the final SymInt uses). Each pass has the
 torch_tensorrt signature ``(gm, settings) -> gm``. :func:`register` is idempotent.
-``trt_dyn.report()`` runs every registered pass before ``dyn_lowering_pass`` (upstream and trt_dyn's) on a copy,
-through :func:`as_the_dyn_lowering_sees_it`: a pass added here or upstream is in the report with no other change.
+``trt_dyn.report()`` runs, on a copy, torch_tensorrt's pre-export passes, its decompositions and every registered
+pass before ``dyn_lowering_pass`` (upstream and trt_dyn's), through :func:`as_the_dyn_lowering_sees_it`: a pass added
+here or upstream is in the report with no other change.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Callable, List
 import torch
 
 from .._hooks import (compilation_settings, decompositions, install_post_lowering_passes, installed_passes,
-                      passes_before, post_lowering_passes)
+                      lower_before_decomposing, passes_before, post_lowering_passes)
 from .data_dependent import data_dependent_pass
 from .dyn_pass import dyn_lowering_pass
 from .export_guards import export_guard_pass
@@ -42,15 +43,25 @@ def passes_before_dyn_lowering() -> List[LoweringPass]:
 def as_the_dyn_lowering_sees_it(graph_module_or_program: Any, compilation: Any = None) -> torch.fx.GraphModule:
     """A new graph module holding what a compile hands trt_dyn's dyn lowering pass; the argument is not changed.
 
-    An ``ExportedProgram`` is decomposed with torch_tensorrt's table and unlifted (``module()``, weights become
-    ``get_attr``), as ``torch_tensorrt.dynamo.compile`` does; a ``GraphModule`` (torch.compile's aten graph) gets a
-    copy of its graph sharing its weights. Then :func:`passes_before_dyn_lowering` run on it in order, each handed
-    ``compilation`` (torch_tensorrt's ``CompilationSettings``; None: the defaults a compile without options uses).
-    The list is read from torch_tensorrt's registry at each call, so a pass registered later is run here too.
+    An ``ExportedProgram`` goes through what ``torch_tensorrt.dynamo.compile`` does to it, on a copy of its graph
+    (:func:`_sharing_weights`): torch_tensorrt's pre-export lowering (its registered pre-export passes: detach and
+    assertion removal, rule-based autocast), its decompositions, and unlifting (``module()``, weights become
+    ``get_attr``); a ``GraphModule`` (torch.compile's aten graph) gets a copy of its graph sharing its weights. Then
+    :func:`passes_before_dyn_lowering` run on it in order, each handed ``compilation`` (torch_tensorrt's
+    ``CompilationSettings``; None: the defaults a compile without options uses). Both pass lists are read from
+    torch_tensorrt's registries at each call, so a pass registered later is run here too.
     """
     compilation = compilation if compilation is not None else compilation_settings()
     if isinstance(graph_module_or_program, torch.export.ExportedProgram):
-        gm = graph_module_or_program.run_decompositions(decompositions(compilation)).module()
+        # The pre-export lowering writes its autocast calibration into the settings it is handed (and a pass
+        # deletes it again): the caller's settings stay as given.
+        try:
+            program = lower_before_decomposing(_sharing_weights(graph_module_or_program), copy.copy(compilation))
+        except Exception as error:
+            error.add_note("trt_dyn: raised by torch_tensorrt's pre-export lowering, which "
+                           "torch_tensorrt.dynamo.compile runs first on this program: a compile fails the same way")
+            raise
+        gm = program.run_decompositions(decompositions(compilation)).module()
     elif isinstance(graph_module_or_program, torch.fx.GraphModule):
         gm = torch.fx.GraphModule(graph_module_or_program, copy.deepcopy(graph_module_or_program.graph))
     else:
@@ -59,6 +70,18 @@ def as_the_dyn_lowering_sees_it(graph_module_or_program: Any, compilation: Any =
     for lowering_pass in passes_before_dyn_lowering():
         gm = lowering_pass(gm, compilation)
     return gm
+
+
+def _sharing_weights(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
+    """A program with a copy of ``program``'s graph (each node's meta dict copied, the fake values in it shared) and
+    the same weights, constants and example inputs, for passes that change a program in place; its signature and
+    module call graph are copied too (small)."""
+    graph = copy.deepcopy(program.graph)
+    return torch.export.ExportedProgram(
+        root=program.graph_module, graph=graph,
+        graph_signature=copy.deepcopy(program.graph_signature), state_dict=program.state_dict,
+        range_constraints=dict(program.range_constraints), module_call_graph=copy.deepcopy(program.module_call_graph),
+        example_inputs=program.example_inputs, constants=program.constants, verifiers=program.verifiers)
 
 
 def _key(fn: Callable) -> str:
