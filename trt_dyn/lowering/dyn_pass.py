@@ -720,8 +720,9 @@ def report(graph_module_or_program: Any, compilation: Any = None) -> DynReport:
     """What a compile's dyn lowering would rewrite and what it is missing; the argument is not changed.
 
     The analysis reads the graph a compile hands the dyn lowering pass, made on a copy by the same steps
-    (:func:`trt_dyn.lowering.pipeline.as_the_dyn_lowering_sees_it`): torch_tensorrt's decompositions for an
-    ``ExportedProgram``, then every post-lowering pass registered before the dyn lowering (torch_tensorrt's own,
+    (:func:`trt_dyn.lowering.pipeline.as_the_dyn_lowering_sees_it`): for an ``ExportedProgram`` torch_tensorrt's
+    pre-export lowering (detach and assertion removal, rule-based autocast) and its decompositions, then every
+    post-lowering pass registered before the dyn lowering (torch_tensorrt's own,
     e.g. its dynamic ``slice_scatter`` decomposition, and trt_dyn's data-dependent rewrite), each handed
     ``compilation`` (torch_tensorrt's ``CompilationSettings``; None: the defaults of a compile without options).
     ``str(report)`` is a readable table; ``report.missing`` entries carry op, node name, the
