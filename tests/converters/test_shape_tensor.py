@@ -195,3 +195,34 @@ def test_profile_ranges_bound_input_sizes_and_concatenations_are_reused():
         assert list(run(dims).values())[0].tolist() == [dims[2]]
     with pytest.raises(Exception, match="small"):
         run((5, 3, 2))
+
+
+def test_evenly_spaced_entries_are_one_slice_and_keep_reuse_bounds_and_folding():
+    """gather_dims reads a run of entries (a single one included, any stride) with one SLICE and no index constant;
+    other picks and a 0-d pick stay one GATHER; the result is made once per pick and keeps the source's bounds."""
+    from types import SimpleNamespace
+
+    builder, network, ctx, x4 = _network()
+    x = network.add_input("x4", trt.float32, (-1, -1, 2, -1))
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x4", (1, 1, 2, 1), (2, 3, 2, 4), (6, 5, 2, 7))
+    st.record_input_range(SimpleNamespace(ctx=ctx, optimization_profiles=[profile]), None, x)
+    shape = st.shape_of(ctx, x, "s")
+    before = len(_layer_types(network))
+    picks = [[1, 2, 3], [2], [3, 1], [0, 0], [3, 0, 1]]
+    outputs = [st.gather_dims(ctx, shape, pick, f"pick{index}") for index, pick in enumerate(picks)]
+    assert _layer_types(network)[before:] == ["SLICE"] * 4 + ["CONSTANT", "GATHER"]
+    assert all(st.gather_dims(ctx, shape, pick, "again") is out for pick, out in zip(picks, outputs))
+    assert all((st.lower_bound(ctx, out), st.upper_bound(ctx, out)) == (1, 7) for out in outputs)
+    scalar = st.gather_dims(ctx, shape, 3, "last")
+    assert len(scalar.shape) == 0 and _layer_types(network)[-2:] == ["CONSTANT", "GATHER"]
+    count = len(_layer_types(network))
+    assert st.constant_value(ctx, st.gather_dims(ctx, shape, [], "none")) == []
+    assert st.constant_value(ctx, st.gather_dims(ctx, st.int64_constant(ctx, [4, 5, 6], "c"), [2, 1], "folded")) == [6, 5]
+    assert "GATHER" not in _layer_types(network)[count:]  # constants only: nothing is read at run time
+    for out in outputs + [scalar]:
+        network.mark_output(out)
+    for dims in [(2, 3, 2, 4), (6, 1, 2, 7), (1, 5, 2, 1)]:
+        feeds = {"x": torch.randn(1, 3, 1), "x4": torch.randn(dims)}
+        got = [t.tolist() for t in execute_network(network, feeds, cache=False).values()]
+        assert got == [[dims[d] for d in pick] for pick in picks] + [dims[3]]

@@ -33,7 +33,6 @@ from .errors import fail
 from .shape_tensor import (
     assert_compare,
     concat_shapes,
-    constant_value,
     shape_compare,
     gather_dims,
     int64_constant,
@@ -112,16 +111,6 @@ class _Axis:
         return to_1d(self._ctx, shape_compare(self._ctx, "eq", self.out_size, self.in_size, self.name), self.name)
 
 
-def _entries(ctx: Any, vector: "trt.ITensor", start: int, count: int, name: str) -> "trt.ITensor":
-    """``vector[start:start + count]`` of a 1-d tensor: one static slice (a gather would need an index constant);
-    a known int64 constant's entries are a constant."""
-    if constant_value(ctx, vector) is not None:
-        return gather_dims(ctx, vector, list(range(start, start + count)), name)
-    layer = ctx.net.add_slice(vector, (start,), (count,), (1,))
-    name_layer(layer, name, "entries")
-    return layer.get_output(0)
-
-
 #: out <= 2**22: aten's min(floor(dst * scale), in - 1) never binds for scale = in / out. With u = 2**-24 and round to nearest, the float32
 #: scale is at most (in / out)(1 + u)**2 (in rounded to float32 when above 2**24, then the division), dst <= out - 1
 #: is exact (< 2**24), so dst * scale rounds to at most in (1 - 1 / out)(1 + u)**3 < in as long as
@@ -141,7 +130,7 @@ def _nearest(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", in_shape: "trt.ITe
     the same for these non-negative values). The ``min`` is left out on the axes without a given scale when the
     output sizes are known to be at most 2**22 (see :data:`_NEAREST_UNCLAMPED`)."""
     spatial = len(scales)
-    in_sizes = _entries(ctx, in_shape, 2, spatial, name)
+    in_sizes = gather_dims(ctx, in_shape, list(range(2, 2 + spatial)), name)
     ratio = None
     if any(scale is None for scale in scales):
         ratio = _ew(ctx, cast_to(ctx, in_sizes, trt.float32, name), cast_to(ctx, size, trt.float32, name), E.DIV, name)
@@ -153,7 +142,7 @@ def _nearest(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", in_shape: "trt.ITe
     start = typed_constant(ctx, 0.0, trt.float32, name)
     for position, scale in enumerate(scales):
         axis_name = f"{name}/axis{2 + position}"
-        step = _f32(ctx, 1.0 / scale, axis_name) if scale is not None else _entries(ctx, ratio, position, 1, axis_name)
+        step = _f32(ctx, 1.0 / scale, axis_name) if scale is not None else gather_dims(ctx, ratio, [position], axis_name)
         source = linspace_fill(ctx, gather_dims(ctx, size, [position], axis_name), start, step, axis_name)
         index = cast_to(ctx, source, trt.int64, axis_name)
         if clamped[position]:

@@ -370,20 +370,40 @@ def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
 def gather_dims(
     ctx: Any, shape: "trt.ITensor", dims: Union[int, Sequence[int]], name: str
 ) -> "trt.ITensor":
-    """Entries ``dims`` of a 1-d shape tensor: 0-d for an int, 1-d for a list of ints."""
+    """Entries ``dims`` of a 1-d shape tensor (or of any 1-d tensor): 0-d for an int, 1-d for a list of ints.
+
+    A list of evenly spaced entries (any run, a single entry included) is one static SLICE; other lists and an int
+    (whose 0-d result a slice could only give with a reshape after it) are one GATHER by an index constant."""
     picked = dims if isinstance(dims, int) else tuple(dims)
     known = constant_value(ctx, shape)
     if known is not None:
         return int64_constant(ctx, known[picked] if isinstance(picked, int) else [known[d] for d in picked], name)
+    if picked == () and shape.dtype == trt.int64:
+        return int64_constant(ctx, [], name)  # nothing read: known while building
     part = _concatenated_entry(ctx, shape, picked)
     if part is not None:
         return part
+    step = _even_step(picked)
 
     def make() -> "trt.ITensor":
+        if step is not None:
+            layer = ctx.net.add_slice(shape, (picked[0],), (len(picked),), (step,))
+            return name_layer(layer, name, "slice_dims").get_output(0)
         indices = int64_constant(ctx, picked if isinstance(picked, int) else list(picked), name)
         return name_layer(ctx.net.add_gather(shape, indices, 0), name, "gather_dims").get_output(0)
 
     return _bounded_as(ctx, reuse(ctx, ("gather_dims", shape, picked), make), shape)
+
+
+def _even_step(picked: Any) -> Optional[int]:
+    """The stride of a static slice reading exactly the entries ``picked`` (a tuple), or None for an int or
+    a list that is not evenly spaced. Negative entries stay with the gather, as before (a slice would not wrap them)."""
+    if isinstance(picked, int) or min(picked) < 0:
+        return None
+    step = picked[1] - picked[0] if len(picked) > 1 else 1
+    if any(later - earlier != step for earlier, later in zip(picked, picked[1:])):
+        return None
+    return step
 
 
 def _concatenated_entry(ctx: Any, shape: "trt.ITensor", picked: Any) -> Optional["trt.ITensor"]:

@@ -267,3 +267,24 @@ def test_reverse_sequence(batch_axis, seq_axis):
             dst[seq_axis], src[seq_axis] = p, n[b] - 1 - p
             ref[tuple(dst)] = v.numpy()[tuple(src)]
     assert_close(net.run1(x=v, lens=torch.from_numpy(n)), ref)
+
+
+@pytest.mark.parametrize("start,size,stride", [((1,), (2,), (1,)), ((3,), (2,), (-2,)), ((2,), (3,), (0,))])
+def test_slice_of_a_shape_tensor_sizes_a_fill(start, size, stride):
+    """A static slice of an IShapeLayer output (an int64 shape tensor) read as the dims of a fill, as gather_dims
+    emits it: TensorRT builds it, and the executor reads the same entries."""
+    net = Net()
+    x = net.input("x", torch.float32, (-1, -1, 2, -1), (1, 1, 2, 1), (3, 4, 2, 5))
+    picked = net.network.add_slice(net.network.add_shape(x).get_output(0), start, size, stride).get_output(0)
+    fill = net.network.add_fill((1,) * size[0], trt.FillOperation.LINSPACE, trt.float32)
+    fill.set_input(0, picked)
+    fill.set_input(1, net.const(np.array(0.5, np.float32)))
+    fill.set_input(2, net.const(np.arange(1, size[0] + 1, dtype=np.float32)))
+    net.output(picked, fill.get_output(0))
+    net.build()
+    for dims in [(3, 4, 2, 5), (2, 1, 2, 3), (1, 3, 2, 4)]:
+        entries = [dims[start[0] + k * stride[0]] for k in range(size[0])]
+        got = list(net.run(x=torch.randn(dims)).values())
+        assert got[0].dtype == torch.int64 and got[0].tolist() == entries
+        grid = np.meshgrid(*[np.arange(n) for n in entries], indexing="ij")
+        assert_close(got[1], 0.5 + sum((k + 1) * g for k, g in enumerate(grid)).astype(np.float32))
