@@ -55,6 +55,19 @@ def np_conv(x, w, b, stride, dilation, pre, post, groups, mode):
     return y
 
 
+def _check_batches_1_and_2(net, layer, sample_shape, stride, dilation, pre, post, groups, reference) -> None:
+    """Give a (de)convolution layer its geometry, build, and compare batches of 1 and 2 with ``reference``
+    (float64 NumPy in, float64 NumPy out)."""
+    layer.stride_nd, layer.dilation_nd = stride, dilation
+    layer.pre_padding, layer.post_padding = pre, post
+    layer.num_groups = groups
+    net.output(layer.get_output(0))
+    net.build()
+    for n in (1, 2):
+        v = rand((n, *sample_shape), seed=n)
+        assert_close(net.run1(x=v), reference(v.double().numpy()).astype(np.float32), rtol=1e-4, atol=1e-4)
+
+
 CONVS = [
     # spatial shape, kernel, stride, dilation, pre, post, groups, mode
     ((9, 8), (3, 3), (2, 2), (1, 1), (1, 0), (0, 2), 1, P.EXPLICIT_ROUND_DOWN),
@@ -76,16 +89,9 @@ def test_convolution(spatial, kernel, stride, dilation, pre, post, groups, mode,
     net = Net()
     x = net.input("x", torch.float32, (-1, c, *spatial), (1, c, *spatial), (3, c, *spatial))
     layer = net.network.add_convolution_nd(x, k, kernel, trt.Weights(w), trt.Weights(b) if bias else trt.Weights())
-    layer.stride_nd, layer.dilation_nd = stride, dilation
-    layer.pre_padding, layer.post_padding = pre, post
-    layer.num_groups = groups
     layer.padding_mode = mode
-    net.output(layer.get_output(0))
-    net.build()
-    for n in (1, 2):
-        v = rand((n, c, *spatial), seed=n)
-        ref = np_conv(v.double().numpy(), w.astype(np.float64), b, stride, dilation, pre, post, groups, mode)
-        assert_close(net.run1(x=v), ref.astype(np.float32), rtol=1e-4, atol=1e-4)
+    _check_batches_1_and_2(net, layer, (c, *spatial), stride, dilation, pre, post, groups,
+                           lambda v: np_conv(v, w.astype(np.float64), b, stride, dilation, pre, post, groups, mode))
 
 
 def test_convolution_fp16_and_kernel_as_tensor_input():
@@ -144,16 +150,8 @@ def test_deconvolution(spatial, kernel, stride, dilation, pre, post, groups):
     net = Net()
     x = net.input("x", torch.float32, (-1, c, *spatial), (1, c, *spatial), (2, c, *spatial))
     layer = net.network.add_deconvolution_nd(x, k, kernel, trt.Weights(w), trt.Weights(b))
-    layer.stride_nd = stride
-    layer.dilation_nd = dilation
-    layer.pre_padding, layer.post_padding = pre, post
-    layer.num_groups = groups
-    net.output(layer.get_output(0))
-    net.build()
-    for n in (1, 2):
-        v = rand((n, c, *spatial), seed=n)
-        ref = np_deconv(v.double().numpy(), w.astype(np.float64), b, stride, dilation, pre, post, groups)
-        assert_close(net.run1(x=v), ref.astype(np.float32), rtol=1e-4, atol=1e-4)
+    _check_batches_1_and_2(net, layer, (c, *spatial), stride, dilation, pre, post, groups,
+                           lambda v: np_deconv(v, w.astype(np.float64), b, stride, dilation, pre, post, groups))
 
 
 def test_deconvolution_same_upper():
