@@ -31,6 +31,9 @@ def test_slices_match_aten_bounds():
 
 
 class Split(torch.nn.Module):
+    """Sizes ``w // 3``, 1 and the rest along dim 1 (also the harness's export-fallback subject in
+    tests/testing/test_harness.py)."""
+
     def forward(self, x):
         w = ops.sym_size_dyn(x, 1)
         first = ops.floordiv_dyn(w, ops.const_scalar(3))
