@@ -3,7 +3,8 @@
 A block of real dynamic-shape patterns (token flatten / view back to H x W, FPN-style resize to another tensor's size,
 new_zeros + cat padding, expand_as) is exported once with dynamic H and W; synthetic graphs of ~1k to ~50k nodes chain
 copies of that block's aten graph. The pass is timed on a fresh copy each repeat; time per node must stay flat
-(goal: <= 40 µs per node, issue 16).
+(goal: <= 40 µs per node, issue 16). torch.fx's code generation of the lowered graph is deferred to the module's first
+use; it is timed on its own after each size ("codegen paid at first use") and added in the last CPU column.
 
 Each row records wall and CPU (this process) time and the load average: on a shared machine the wall figure is
 inflated by other processes, so ``--rounds N`` repeats the whole measurement and keeps, per size, the round with
@@ -33,6 +34,7 @@ from torch.export import Dim
 
 from _common import markdown_table, timed
 import trt_dyn
+from trt_dyn.lowering.toolbox import code_generation_pending
 
 
 class PatternBlock(torch.nn.Module):
@@ -95,16 +97,19 @@ def _measure(block: torch.fx.GraphModule, size: int, repeats: int) -> Dict[str, 
         1 for node in lowered.graph.nodes if node.op == "call_function" and node.target is torch.ops.aten.sym_size.int
     )
     cpu_seconds = sorted(cpu_samples)[len(cpu_samples) // 2]
-    # the pass ends with one torch.fx code generation (recompile) of the lowered graph: timed again on its own so the
-    # table can say how much of lower() is torch.fx writing and compiling Python, and how much the pass itself
+    # torch.fx's code generation of the lowered graph is left to the module's first use
+    # (trt_dyn.lowering.toolbox.generate_code_on_first_use): paid here, timed on its own, so the table says what a
+    # caller who runs the lowered module (rather than handing it to torch_tensorrt's partitioner) pays on top
+    deferred = code_generation_pending(lowered)
     start = time.process_time()
     lowered.recompile()
     codegen_seconds = time.process_time() - start
     return {
         "nodes": nodes, "median_s": seconds, "samples_s": samples,
         "us_per_node": 1e6 * seconds / nodes, "cpu_us_per_node": 1e6 * cpu_seconds / nodes, "cpu_samples_s": cpu_samples,
-        "codegen_cpu_us_per_node": 1e6 * codegen_seconds / nodes,
-        "cpu_us_per_node_without_codegen": 1e6 * (cpu_seconds - codegen_seconds) / nodes,
+        "codegen_deferred": deferred, "codegen_cpu_us_per_node": 1e6 * codegen_seconds / nodes,
+        "cpu_us_per_node_with_first_use_codegen":
+            1e6 * (cpu_seconds + (codegen_seconds if deferred else 0.0)) / nodes,
         "sym_size_nodes_left": remaining_sym, "nodes_after": len(lowered.graph.nodes),
         "node_delta": len(lowered.graph.nodes) - nodes, "loadavg_before": list(load), "loadavg_after": list(os.getloadavg()),
     }
@@ -125,7 +130,9 @@ def run(sizes: Sequence[int] = (1_000, 5_000, 10_000, 50_000), repeats: int = 3,
     per_node = [row["us_per_node"] for row in rows]
     return {"rows": rows, "per_node_spread": max(per_node) / min(per_node), "repeats": repeats, "rounds": rounds,
             "goal_us_per_node": GOAL_US_PER_NODE, "meets_goal": max(per_node) <= GOAL_US_PER_NODE,
-            "meets_goal_cpu": max(row["cpu_us_per_node"] for row in rows) <= GOAL_US_PER_NODE}
+            "meets_goal_cpu": max(row["cpu_us_per_node"] for row in rows) <= GOAL_US_PER_NODE,
+            "meets_goal_cpu_with_first_use_codegen":
+                max(row["cpu_us_per_node_with_first_use_codegen"] for row in rows) <= GOAL_US_PER_NODE}
 
 
 def profile(size: int, top: int = 30) -> str:
@@ -270,9 +277,10 @@ def table(result: Dict[str, Any]) -> str:
     rounds = result.get("rounds", 1)
     text = markdown_table(
         ["graph nodes", "nodes after", "lower() median (s)", "µs / node", "CPU µs / node",
-         "of which FX codegen", "CPU µs / node without codegen", "sym_size nodes left", "load avg (1 min)", "repeats"],
+         "codegen paid at first use, CPU µs / node", "CPU µs / node with first-use codegen", "sym_size nodes left",
+         "load avg (1 min)", "repeats"],
         [[r["nodes"], r["nodes_after"], r["median_s"], r["us_per_node"], r.get("cpu_us_per_node", float("nan")),
-          r.get("codegen_cpu_us_per_node", float("nan")), r.get("cpu_us_per_node_without_codegen", float("nan")),
+          r.get("codegen_cpu_us_per_node", float("nan")), r.get("cpu_us_per_node_with_first_use_codegen", float("nan")),
           r["sym_size_nodes_left"], r.get("loadavg_before", [float("nan")])[0], result["repeats"]]
          for r in result["rows"]],
     ) + f"\n\nµs/node spread (max/min): {result['per_node_spread']:.2f}"
@@ -283,6 +291,10 @@ def table(result: Dict[str, Any]) -> str:
     if "meets_goal_cpu" in result:
         worst_cpu = max(r["cpu_us_per_node"] for r in result["rows"])
         text += f"; worst CPU {worst_cpu:.0f} µs/node: {'met' if result['meets_goal_cpu'] else 'NOT met'}"
+    if "meets_goal_cpu_with_first_use_codegen" in result:
+        worst_first_use = max(r["cpu_us_per_node_with_first_use_codegen"] for r in result["rows"])
+        text += (f"; worst CPU with the codegen paid at first use {worst_first_use:.0f} µs/node: "
+                 f"{'met' if result['meets_goal_cpu_with_first_use_codegen'] else 'NOT met'}")
     if rounds > 1:
         text += f". Per size, the quietest of {rounds} rounds (smallest median of {result['repeats']})"
     return text

@@ -35,11 +35,11 @@ import logging
 from typing import Any, ContextManager, Dict, List, Optional, Set, Tuple
 
 import torch
-from torch._export.utils import _detect_fake_mode_from_gm
 from torch.fx import GraphModule, Node
 
 from .. import settings
-from .toolbox import DETECT_FAKE_MODE, RESHAPE_OPS, WRITE_BACK_OPS, argument, fake_propagate
+from .toolbox import (DETECT_FAKE_MODE, RESHAPE_OPS, WRITE_BACK_OPS, argument, fake_propagate,
+                      generate_code_on_first_use, graph_fake_mode)
 from .._trt import IS_RTX
 
 MODES = settings.SWITCHES["data_dependent"].choices
@@ -459,7 +459,7 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
         if tainted is None:
             tainted = _taint(gm, unbacked)
         if fake_mode is DETECT_FAKE_MODE:
-            fake_mode = _detect_fake_mode_from_gm(gm)
+            fake_mode = graph_fake_mode(gm)
         builder = _DenseBuilder(gm, mask, mask_rank, tainted, fake_mode=fake_mode)
         try:
             values = builder.build(node.args[2], node)
@@ -501,7 +501,7 @@ def rewrite_data_dependent(gm: GraphModule) -> bool:
     if changed:
         _remove_dead_selection(gm, unbacked)
         gm.graph.lint()
-        gm.recompile()
+        generate_code_on_first_use(gm)
     return changed
 
 

@@ -37,7 +37,8 @@ from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inp
                           float_size_reason, rational_scaling, sign)
 from .pytorch_fallback import leave_to_pytorch
 from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
-from .toolbox import bind_arguments as _bind, input_dims_by_symbol, op_name as _op_name
+from .toolbox import (bind_arguments as _bind, generate_code_on_first_use, graph_fake_mode, input_dims_by_symbol,
+                      op_name as _op_name, schema_arguments, schema_default)
 from .segment_local import localise_shape_values
 from .specialised_inputs import specialised_inputs
 from .translation_map import ASSERTIONS, RULES, SYM_RULES, SYM_SUM, DynRule
@@ -221,13 +222,6 @@ def _placeholder_problem(placeholder: Node) -> Optional[str]:
     return None
 
 
-def _is_tensor_type(arg_type: Any) -> Tuple[bool, bool]:
-    """(is Tensor or Tensor?, is optional) of a schema argument type."""
-    optional = isinstance(arg_type, torch.OptionalType)
-    inner = arg_type.getElementType() if optional else arg_type
-    return isinstance(inner, torch.TensorType), optional
-
-
 # ---------------------------------------------------------------------------------------------
 # Analysis: what would be missing (no graph changes)
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +367,7 @@ class Builder:
     def __init__(self, gm: GraphModule):
         self.gm = gm
         self.graph = gm.graph
-        self.fake_mode = torch._export.utils._detect_fake_mode_from_gm(gm)
+        self.fake_mode = graph_fake_mode(gm)
         self._dyn_of: Dict[Node, Node] = {}
         self._anchor: Optional[Node] = None
         self._origin: Optional[Node] = None
@@ -554,15 +548,15 @@ class Builder:
         used = set()
         args: List[Any] = []
         kwargs: Dict[str, Any] = {}
-        for arg in rule.op._schema.arguments:
+        for arg in schema_arguments(rule.op):
             source = inverse.get(arg.name, arg.name)
             if source in bound:
                 value = bound[source]
                 used.add(source)
             elif arg.name in rule.fixed:
                 value = rule.fixed[arg.name]
-            elif arg.has_default_value():
-                value = arg.default_value
+            elif arg.has_default:
+                value = schema_default(arg)
             else:
                 raise self.unsupported(node, arg.name, f"{_op_name(rule.op)} needs '{arg.name}' and the row gives none")
             value = self._convert(node, rule, source, arg, value)
@@ -570,12 +564,12 @@ class Builder:
                 kwargs[arg.name] = value
             else:
                 args.append(value)
-        schema_args = {a.name: a for a in node.target._schema.arguments}
+        schema_args = {a.name: a for a in schema_arguments(node.target)}
         for name, value in bound.items():
             if name in used or name in rule.drop:
                 continue
-            default = schema_args[name].default_value if name in schema_args and \
-                schema_args[name].has_default_value() else object()
+            default = schema_args[name].default if name in schema_args and schema_args[name].has_default \
+                else object()
             if value is not default and value != default:
                 raise self.unsupported(node, f"{name}={_describe(value)}",
                                        f"{_op_name(rule.op)} has no argument for '{name}'")
@@ -588,12 +582,11 @@ class Builder:
         return new
 
     def _convert(self, node: Node, rule: DynRule, source: str, arg: Any, value: Any) -> Any:
-        is_tensor, optional = _is_tensor_type(arg.type)
-        if is_tensor:
+        if arg.is_tensor:
             if value is None:
                 if source in rule.none_defaults:
                     return self.scalar(rule.none_defaults[source])
-                if optional:
+                if arg.optional:
                     return None
                 raise self.unsupported(node, source, f"{_op_name(rule.op)} needs a value for '{arg.name}'")
             if isinstance(value, (list, tuple)):
@@ -768,8 +761,8 @@ def lower(graph_module_or_program: Any, on_missing: Optional[str] = None) -> Any
 def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None, lifted: Collection[str] = (), *,
                        localise: bool = False) -> DynReport:
     """:func:`lower` on a graph module; ``localise``: then make shape values local to each consumer's segment
-    (:func:`localise_shape_values`) before the one lint and code generation (the generation alone costs more
-    than the rest of the pass)."""
+    (:func:`localise_shape_values`) before the one lint. torch.fx's code generation (it alone cost more than the
+    rest of the pass) is left to the module's first use (:func:`generate_code_on_first_use`)."""
     result = analyse(gm, lifted)
     mode = on_missing or settings.get_on_missing()
     if any(m.refused for m in result.missing):
@@ -806,7 +799,7 @@ def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None, lifted
     if localise:
         localise_shape_values(gm)
     gm.graph.lint()
-    gm.recompile()
+    generate_code_on_first_use(gm)
     return result
 
 

@@ -27,7 +27,7 @@ from torch.fx import GraphModule, Node
 
 from . import settings
 from .report import DynReport, MissingDynVariantError, MissingEntry
-from .toolbox import input_dims_by_symbol, source_location
+from .toolbox import generate_code_on_first_use, input_dims_by_symbol, source_location
 
 _OP_NAME = "trt_dyn.shape_guard_dyn.default"
 
@@ -366,7 +366,7 @@ def insert_guards(gm: GraphModule, on_missing: Optional[str] = None) -> int:
     flat[index] = guarded
     output.args = (type(output.args[0])(flat) if isinstance(output.args[0], (list, tuple)) else guarded,)
     gm.graph.lint()
-    gm.recompile()
+    generate_code_on_first_use(gm)
     return len(checks)
 
 
