@@ -125,21 +125,27 @@ def test_masked_index_put_is_dense(run_engines):
 
 
 class FpnPooler(torch.nn.Module):
-    """detectron2 ROIPooler: level assignment, then per level nonzero + roi_align + index_put."""
+    """detectron2 ROIPooler: level assignment, then per level nonzero + roi_align + index_put. Two levels, 2x2 bins
+    from 2x2 samples here; tests/lowering/test_data_dependent.py pools three levels to 7x7 adaptively with it."""
 
     scales = (1.0 / 4, 1.0 / 8)
+    output_size = (2, 2)
+    sampling_ratio = 2
 
     def forward(self, p2, p3, boxes):
+        return self.pool((p2, p3), boxes)
+
+    def pool(self, pyramid, boxes):
         sizes = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
         levels = torch.floor(4 + torch.log2(sizes / 224 + 1e-8))
-        levels = torch.clamp(levels, min=2, max=3).to(torch.int64) - 2
+        levels = torch.clamp(levels, min=2, max=1 + len(self.scales)).to(torch.int64) - 2
         # two images: boxes alternate between them (roi_align reads features[batch index])
         batch = torch.remainder(torch.arange(boxes.shape[0]), 2).to(boxes.dtype)[:, None]
         rois = torch.cat([batch, boxes], dim=1)
-        out = torch.zeros((boxes.shape[0], p2.shape[1], 2, 2), dtype=p2.dtype)
-        for level, (features, scale) in enumerate(zip((p2, p3), self.scales)):
+        out = torch.zeros((boxes.shape[0], pyramid[0].shape[1], *self.output_size), dtype=pyramid[0].dtype)
+        for level, (features, scale) in enumerate(zip(pyramid, self.scales)):
             inds = torch.nonzero(levels == level).squeeze(1)
-            pooled = torchvision.ops.roi_align(features, rois[inds], (2, 2), scale, 2, True)
+            pooled = torchvision.ops.roi_align(features, rois[inds], self.output_size, scale, self.sampling_ratio, True)
             out.index_put_((inds,), pooled)
         return out
 

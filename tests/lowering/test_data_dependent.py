@@ -17,6 +17,8 @@ import trt_dyn  # noqa: F401  (before torch_tensorrt: no-GPU shim)
 from torch_tensorrt.dynamo.lowering import get_decompositions
 from trt_dyn.lowering import data_dependent as dd
 
+from sibling_tests import load_test_module
+
 aten = torch.ops.aten
 SIZES = (1, 7, 32)  # min, odd, max of the exported range
 DENSITIES = (0.0, 1.0, 0.35)
@@ -248,24 +250,15 @@ def test_nonzero_index_put_with_linear_and_softmax():
             atol=1e-6)
 
 
-class FpnPooler(torch.nn.Module):
-    """detectron2's ROIPooler forward: level assignment, then per level nonzero + roi_align."""
+class FpnPooler(load_test_module("converters/test_selection.py", "_data_dependent_selection").FpnPooler):
+    """detectron2's ROIPooler forward (the selection tests' pooler) on three levels, 7x7 bins, adaptive sampling."""
 
     scales = (1.0 / 4, 1.0 / 8, 1.0 / 16)
+    output_size = (7, 7)
+    sampling_ratio = 0
 
     def forward(self, p2, p3, p4, boxes):
-        sizes = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-        levels = torch.floor(4 + torch.log2(sizes / 224 + 1e-8))
-        levels = torch.clamp(levels, min=2, max=4).to(torch.int64) - 2
-        # two images: boxes alternate between them (roi_align reads features[batch index])
-        batch = torch.remainder(torch.arange(boxes.shape[0]), 2).to(boxes.dtype)[:, None]
-        rois = torch.cat([batch, boxes], dim=1)
-        out = torch.zeros((boxes.shape[0], p2.shape[1], 7, 7), dtype=p2.dtype)
-        for level, (features, scale) in enumerate(zip((p2, p3, p4), self.scales)):
-            inds = torch.nonzero(levels == level).squeeze(1)
-            pooled = torchvision.ops.roi_align(features, rois[inds], (7, 7), scale, 0, True)
-            out.index_put_((inds,), pooled)
-        return out
+        return self.pool((p2, p3, p4), boxes)
 
 
 def pooler_boxes(n, generator, image=256.0):

@@ -9,7 +9,6 @@ PyTorch, and the executor's outputs equal eager PyTorch's at each size on fresh 
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import logging
 import os
@@ -27,23 +26,14 @@ import trt_dyn
 from trt_dyn.build import capture_builds
 from trt_dyn.testing.cpu_backend import CpuBackend
 
+from sibling_tests import load_test_module
+
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(TESTS)
 
 
-def _load(relative_path: str, name: str):
-    """A test module (for its model classes) under a private name, so pytest's own collection is unaffected."""
-    folder = os.path.join(TESTS, os.path.dirname(relative_path))
-    if folder not in sys.path:
-        sys.path.append(folder)  # the module's own helper imports (dyn_helpers)
-    spec = importlib.util.spec_from_file_location(name, os.path.join(TESTS, relative_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-patterns = _load("lowering/test_patterns.py", "_cpu_backend_patterns")
-selection = _load("converters/test_selection.py", "_cpu_backend_selection")
+patterns = load_test_module("lowering/test_patterns.py", "_cpu_backend_patterns")
+selection = load_test_module("converters/test_selection.py", "_cpu_backend_selection")
 
 
 @pytest.fixture(autouse=True)

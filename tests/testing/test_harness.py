@@ -1,7 +1,5 @@
 """The converter harness: it passes correct conversions and demonstrably catches wrong ones."""
 
-import importlib.util
-import os
 import unittest
 
 import pytest
@@ -22,6 +20,8 @@ from trt_dyn.testing.harness import (
     export_dynamic,
     run_converter_test,
 )
+
+from sibling_tests import load_test_module
 
 
 class AddRelu(torch.nn.Module):
@@ -219,19 +219,9 @@ def test_auto_dims_record_a_size_condition_as_a_guard():
         module(torch.randn(4, 3))  # the branch not traced is refused, not computed wrongly
 
 
-def _split_at_third() -> type:
-    """The slicing tests' ``Split`` (sizes ``w // 3``, 1 and the rest along dim 1), loaded by path under a private
-    name: the converter tests are no package."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "converters", "test_slicing.py")
-    spec = importlib.util.spec_from_file_location("_harness_test_slicing", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Split
-
-
 def test_fixes_export_cannot_apply_fall_back_to_auto_dims_with_the_input_names():
     # named Dims: export suggests ``w = 3*_w - 2`` for the split sizes, which its own parser refuses (negative minimum)
-    SplitAtThird = _split_at_third()
+    SplitAtThird = load_test_module("converters/test_slicing.py", "_harness_test_slicing").Split
     program = export_dynamic(SplitAtThird(), (torch.randn(3, 7, 2),), {"x": {0: (2, 4), 1: (2, 13)}})
     assert [n.name for n in program.graph.nodes if n.op == "placeholder"] == ["x"]
     assert sorted((int(r.lower), int(r.upper)) for r in program.range_constraints.values()) == [(2, 4), (2, 13)]
