@@ -131,6 +131,13 @@ def _symbolic_nodes(value: Any) -> List[Node]:
     return found
 
 
+def _receives_symbolic(node: Node) -> bool:
+    """Whether a symbolic value is among ``node``'s inputs: :func:`_symbolic_nodes` of its args and kwargs as a
+    yes / no, read from the input nodes FX keeps (asked several times per node, rebuilding the arguments was most
+    of it)."""
+    return any(_kind(arg) == "symbolic" for arg in node.all_input_nodes)
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, Node):
         return str(value.meta.get("val", value.name)) if _kind(value) != "tensor" else value.name
@@ -264,11 +271,11 @@ def _consumer_problems(node: Node, memo: Dict[Node, Optional[Node]]) -> List[Mis
             return [_entry(symbolic[0], f"output={_describe(node.args[0])}",
                            "the graph returns a symbolic int; TensorRT engines return tensors only")]
         return []
-    if node.op in ("call_module", "call_method") and _symbolic_nodes((node.args, node.kwargs)):
+    if node.op in ("call_module", "call_method") and _receives_symbolic(node):
         return [_entry(node, _describe(list(node.args)), f"{node.op} {node.target} receives a symbolic value")]
     if node.op != "call_function" or _kind(node) != "tensor" or node.target in ASSERTIONS:
         return []
-    if not _symbolic_nodes((node.args, node.kwargs)):
+    if not _receives_symbolic(node):
         return []
     rule = RULES.get(node.target)
     if rule is None:
@@ -322,7 +329,7 @@ def _inexact_problems(node: Node, sizing_inputs: Dict[Node, Node]) -> List[Missi
                        f"'{source.target}': TensorRT takes a small static input feeding a size as a shape tensor, "
                        f"and {why}; pass it with shape (1,) instead (inputs of rank >= 1 build, static or dynamic); "
                        "in a dynamic-shape graph warn mode runs the selection in PyTorch")]
-    if node.op != "call_function" or node.target not in ARANGE or not _symbolic_nodes((node.args, node.kwargs)):
+    if node.op != "call_function" or node.target not in ARANGE or not _receives_symbolic(node):
         return []
     bound = _bind(node.target, node.args, node.kwargs)
     fixed = RULES[node.target].fixed
@@ -348,7 +355,7 @@ def analyse(gm: GraphModule, lifted: Collection[str] = ()) -> DynReport:
     for node in gm.graph.nodes:
         problems = _consumer_problems(node, memo) or _inexact_problems(node, sizing_inputs)
         if not problems and node.op == "call_function" and node.target in RULES and _kind(node) == "tensor" \
-                and _symbolic_nodes((node.args, node.kwargs)):
+                and _receives_symbolic(node):
             try:
                 planner.apply(node, RULES[node.target])
             except _Missing as missing:
@@ -686,7 +693,7 @@ def _erase_dead_scalars(gm: GraphModule) -> None:
 def _erase_assertions(gm: GraphModule) -> None:
     for node in list(gm.graph.nodes):
         if node.op == "call_function" and node.target in ASSERTIONS:
-            if _symbolic_nodes((node.args, node.kwargs)) or all(
+            if _receives_symbolic(node) or all(
                     not isinstance(a, Node) or _kind(a) != "tensor" for a in node.args):
                 gm.graph.erase_node(node)
 
@@ -737,7 +744,7 @@ def _planned_rewrites(gm: GraphModule, result: DynReport) -> Dict[str, int]:
     counts: Dict[str, int] = {}
     for node in gm.graph.nodes:
         if node.op == "call_function" and _kind(node) == "tensor" and node.target in RULES \
-                and node.name not in missing and _symbolic_nodes((node.args, node.kwargs)):
+                and node.name not in missing and _receives_symbolic(node):
             name = _op_name(node.target)
             counts[name] = counts.get(name, 0) + 1
     return counts
@@ -778,7 +785,7 @@ def lower_graph_module(gm: GraphModule, on_missing: Optional[str] = None, lifted
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.name in skip or _kind(node) != "tensor":
             continue
-        if node.target in ASSERTIONS or not _symbolic_nodes((node.args, node.kwargs)):
+        if node.target in ASSERTIONS or not _receives_symbolic(node):
             continue
         rule = RULES[node.target]
         try:
