@@ -210,9 +210,9 @@ def timed_decompositions() -> Iterator[Dict[str, float]]:
 def report_share(profile_top: int = 0, report_first: bool = False) -> Dict[str, Any]:
     """``trt_dyn.report`` of the Cascade replica's dynamic program against one compile of it, in one run (goal:
     report <= 10% of the compile; wall and CPU seconds). By default the report runs after the compile on the same
-    program; ``report_first`` runs it before. The order matters: both decompose in the program's own ShapeEnv (its
-    fake-tensor cache is shared), and the compile strips the program's assertion nodes in place before decomposing
-    (torch_tensorrt's pre-export lowering), so a report after a compile decomposes the stripped graph. ``order`` in
+    program; ``report_first`` runs it before. The order matters: both decompose in the program's own ShapeEnv, whose
+    fake-tensor cache the first one fills (both run torch_tensorrt's pre-export lowering first, the compile in place,
+    the report on a copy since 876e976, so they decompose the same stripped graph). ``order`` in
     the result records which was measured.
 
     The CPU time each spends in ``run_decompositions`` is recorded too: the compile's share is the floor of any
