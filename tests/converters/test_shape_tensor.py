@@ -147,8 +147,8 @@ def test_assertions_that_always_hold_are_dropped_the_others_kept():
     st.assert_shape(ctx, st.shape_compare(ctx, "lt", -1, n, "nonneg"), "negative size", "full")
     assert "ASSERTION" not in _layer_types(network)  # sizes read from a shape are never negative
     st.assert_shape(ctx, st.shape_compare(ctx, "gt", n, 0, "positive"), "empty", "full")  # n may be 0
-    smaller = st.shape_binary(ctx, "sub", n, 1, "less")   # sub: no bound known, so the check stays
-    st.assert_shape(ctx, st.shape_compare(ctx, "gt", smaller, -2, "less"), "negative", "full")
+    smaller = st.shape_binary(ctx, "sub", n, 1, "less")   # n - 1 >= -1 is all the bounds say: the check stays
+    st.assert_shape(ctx, st.shape_compare(ctx, "gt", smaller, -1, "less"), "negative", "full")
     assert _layer_types(network).count("ASSERTION") == 2
     network.mark_output(sizes)
     assert list(_run(network, (3, 3, 2)).values())[0].tolist() == [3, 1, 5]
@@ -226,3 +226,50 @@ def test_evenly_spaced_entries_are_one_slice_and_keep_reuse_bounds_and_folding()
         feeds = {"x": torch.randn(1, 3, 1), "x4": torch.randn(dims)}
         got = [t.tolist() for t in execute_network(network, feeds, cache=False).values()]
         assert got == [[dims[d] for d in pick] for pick in picks] + [dims[3]]
+
+
+def test_results_known_while_building_add_no_layers():
+    """Identities, max / min and comparisons ordered by the bounds, and selects on a decided condition give an
+    operand back (no layer); a check the bounds do not prove stays, and one they refute fails the build."""
+    from types import SimpleNamespace
+
+    builder, network, ctx, x = _network()
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, 3, 2), (4, 3, 5), (8, 3, 9))
+    st.record_input_range(SimpleNamespace(ctx=ctx, optimization_profiles=[profile]), None, x)
+    n, w = st.dim_of(ctx, x, 0, "n"), st.dim_of(ctx, x, 2, "w")
+    before = _layer_types(network)
+    assert st.shape_binary(ctx, "add", n, 0, "plus0") is n and st.shape_binary(ctx, "mul", 1, w, "times1") is w
+    assert st.shape_binary(ctx, "floordiv", n, 1, "by1") is n and st.ceildiv(ctx, w, 1, "ceil1") is w
+    assert st.shape_binary(ctx, "max", n, 0, "relu") is n                       # n >= 1
+    assert st.constant_value(ctx, st.shape_binary(ctx, "min", 0, w, "least")) == [0]
+    assert st.shape_binary(ctx, "max", 12, n, "cap") is not None and st.constant_value(
+        ctx, st.shape_binary(ctx, "max", 12, n, "cap")) == [12]                 # n <= 9
+    negative = st.shape_compare(ctx, "lt", n, 0, "negative")
+    assert st.shape_where(ctx, negative, st.shape_binary(ctx, "add", n, w, "unused"), n, "wrap") is n
+    st.assert_differs(ctx, n, 0, "zero", "div")                                  # n >= 1: proved
+    st.assert_differs(ctx, st.int64_constant(ctx, 7, "seven"), 0, "zero", "mod")
+    assert set(_layer_types(network)[len(before):]) <= {"CONSTANT", "ELEMENTWISE"}
+    assert "ASSERTION" not in _layer_types(network) and "SELECT" not in _layer_types(network)
+    assert _layer_types(network).count("ELEMENTWISE") == 1                        # only n + w, made for the where
+    negated_twice = st.shape_binary(ctx, "sub", 0, st.shape_binary(ctx, "sub", 0, w, "neg"), "back")
+    assert negated_twice is w
+    # not proved by the bounds: layers and checks stay
+    gap = st.shape_binary(ctx, "sub", w, n, "gap")                              # -7 .. 8
+    st.assert_differs(ctx, gap, 0, "equal sizes", "check")
+    wrapped = st.shape_where(ctx, st.shape_compare(ctx, "lt", gap, 0, "neg"), st.shape_binary(ctx, "add", gap, w, "g"),
+                             gap, "wrap2")
+    larger = st.shape_binary(ctx, "max", n, w, "larger")
+    assert _layer_types(network).count("ASSERTION") == 1 and _layer_types(network).count("SELECT") == 1
+    with pytest.raises(st.ShapeValueError, match="always.*profile"):
+        st.assert_compare(ctx, "gt", n, 20, "always too small", "big")          # n <= 9 everywhere
+    outputs = [negated_twice, gap, wrapped, larger, st.shape_binary(ctx, "max", n, 0, "relu")]
+    for out in outputs:
+        network.mark_output(out)
+    for dims in [(1, 3, 2), (8, 3, 9), (5, 3, 3), (3, 3, 7)]:
+        got = [t.tolist() for t in _run(network, dims).values()]
+        size_n, size_w = dims[0], dims[2]
+        diff = size_w - size_n
+        assert got == [size_w, diff, diff + size_w if diff < 0 else diff, max(size_n, size_w), size_n]
+    with pytest.raises(Exception, match="equal sizes"):
+        _run(network, (4, 3, 4))

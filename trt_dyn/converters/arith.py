@@ -15,7 +15,7 @@ import torch
 from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, typed_constant
 from .errors import fail
-from .shape_tensor import assert_shape, name_layer, pin_float32, shape_compare, shape_not, to_1d, to_scalar
+from .shape_tensor import assert_differs, host_read, int64_constant, name_layer, pin_float32, shape_binary, to_1d, to_scalar
 
 E = trt.ElementWiseOperation
 
@@ -52,7 +52,10 @@ def _operand(ctx: Any, target: Any, name: str, value: Any, which: str) -> "trt.I
     if isinstance(value, torch.Tensor):
         if value.dim() > 1:
             raise fail(ctx, target, name, f"operand '{which}' must be 0-d or 1-d, got {tuple(value.shape)}")
-        return data_tensor(ctx, value.to(torch.float32 if value.dtype.is_floating_point else torch.int64), name)
+        if not value.dtype.is_floating_point:
+            # shape_tensor's constant: one per value on the network, and its value known to the arithmetic
+            return int64_constant(ctx, host_read(value, lambda v: v.to(torch.int64).tolist()), name)
+        return data_tensor(ctx, value.to(torch.float32), name)
     if not isinstance(value, trt.ITensor):
         raise fail(ctx, target, name, f"operand '{which}' must be a shape tensor, got {type(value).__name__}")
     if len(value.shape) > 1:
@@ -85,8 +88,7 @@ def _check_divisor(ctx: Any, target: Any, name: str, divisor: Any, divides: bool
     if isinstance(divisor, torch.Tensor) and bool((divisor == 0).any()):
         raise fail(ctx, target, name, "division by a constant zero")
     if isinstance(divisor, trt.ITensor) and divisor.dtype in (trt.int64, trt.int32):
-        nonzero = shape_not(ctx, shape_compare(ctx, "eq", cast_to(ctx, divisor, trt.int64, name), 0, name), name)
-        assert_shape(ctx, nonzero, f"{target}: integer division by zero", name)
+        assert_differs(ctx, cast_to(ctx, divisor, trt.int64, name), 0, f"{target}: integer division by zero", name)
 
 
 def _binary(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str, what: str) -> "trt.ITensor":
@@ -103,6 +105,8 @@ def _floordiv(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", name: str) -> "trt.I
     if a.dtype == trt.float32:
         quotient = _binary(ctx, a, b, E.DIV, name, "div")
         return _unary(ctx, quotient, trt.UnaryOperation.FLOOR, name)
+    if _integer(a, b):
+        return shape_binary(ctx, "floordiv", a, b, name)
     return _binary(ctx, a, b, E.FLOOR_DIV, name, "floordiv")
 
 
@@ -112,12 +116,23 @@ def _unary(ctx: Any, a: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":
     return pin_float32(ctx, layer).get_output(0)
 
 
+_SHAPE_OPS = {E.SUM: "add", E.SUB: "sub", E.PROD: "mul", E.MIN: "min", E.MAX: "max", E.FLOOR_DIV: "floordiv"}
+
+
+def _integer(a: "trt.ITensor", b: "trt.ITensor") -> bool:
+    """int64 sizes: shape_tensor's arithmetic (the same int64 layer, or none when the result is known while
+    building) computes them, and keeps their bounds for later checks."""
+    return a.dtype == trt.int64 and b.dtype == trt.int64
+
+
 def _simple(op_name: str, op: Any, divides: bool = False):
     @_shape_op(op_name)
     def convert(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
         if divides:
             _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
         a, b = _operands(ctx, target, args, kwargs, name)
+        if _integer(a, b):
+            return shape_binary(ctx, _SHAPE_OPS[op], a, b, name)
         return _binary(ctx, a, b, op, name, op_name)
 
     convert.__name__ = f"convert_{op_name}"
@@ -156,6 +171,8 @@ def convert_mod_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) ->
     _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
     a, b = _operands(ctx, target, args, kwargs, name)
     quotient = _floordiv(ctx, a, b, name)
+    if _integer(a, b):
+        return shape_binary(ctx, "sub", a, shape_binary(ctx, "mul", quotient, b, name), name)
     return _binary(ctx, a, _binary(ctx, quotient, b, E.PROD, name, "mul"), E.SUB, name, "sub")
 
 

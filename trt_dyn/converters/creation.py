@@ -16,11 +16,10 @@ from .._trt import trt
 from .common import arg, cast_to, converts, output_dtype, trt_dtype, typed_constant
 from .errors import fail
 from .shape_tensor import (
+    assert_differs,
+    ceildiv,
     ShapeValueError,
     assert_compare,
-    assert_shape,
-    shape_compare,
-    shape_not,
     as_shape_tensor,
     cast_int64,
     int64_constant,
@@ -163,9 +162,8 @@ def convert_arange_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
         raise fail(ctx, target, name, "step must be non-zero")
     if all(t.dtype == trt.int64 for t in (start, end, step)):
         span = shape_binary(ctx, "sub", end, start, name)
-        negated = shape_binary(ctx, "sub", 0, span, name)
-        assert_shape(ctx, shape_not(ctx, shape_compare(ctx, "eq", step, 0, name), name), "arange: step is zero", name)
-        length = shape_binary(ctx, "sub", 0, shape_binary(ctx, "floordiv", negated, step, name), name)
+        assert_differs(ctx, step, 0, "arange: step is zero", name)
+        length = ceildiv(ctx, span, step, name)
         # torch.arange rejects bounds that disagree with the step's sign (it never returns empty then).
         assert_compare(ctx, "gt", length, -1,
                        "arange: upper bound and lower bound inconsistent with step sign", name)

@@ -472,15 +472,75 @@ def shape_binary(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
     folded = _fold_on_host(ctx, op, a, b, name)
     if folded is not None:
         return folded
+    kept = _identity_operand(ctx, op, a, b)
+    if kept is not None:
+        unchanged = _as_result(ctx, kept, b if kept is a else a, name)
+        if unchanged is not None:
+            return unchanged
 
     left, right = _freeze_pair(ctx, a, b, name)
-    return _bounded(ctx, _elementwise(ctx, left, right, _BINARY[op], name, op),
-                    _bound_of(op, lower_bound(ctx, a), lower_bound(ctx, b)),
-                    _upper_of(op, (lower_bound(ctx, a), upper_bound(ctx, a)), (lower_bound(ctx, b), upper_bound(ctx, b))))
+    result = _bounded(ctx, _elementwise(ctx, left, right, _BINARY[op], name, op),
+                      _bound_of(op, (lower_bound(ctx, a), upper_bound(ctx, a)), (lower_bound(ctx, b), upper_bound(ctx, b))),
+                      _upper_of(op, (lower_bound(ctx, a), upper_bound(ctx, a)), (lower_bound(ctx, b), upper_bound(ctx, b))))
+    if op == "sub" and _known_ints(ctx, a) == [0]:
+        _memo(ctx)[("negation of", result)] = right
+    return result
 
 
-def _bound_of(op: str, a: Optional[int], b: Optional[int]) -> Optional[int]:
-    """A lower bound of ``a op b`` from lower bounds of the operands (None: unknown)."""
+def _known_ints(ctx: Any, value: Any) -> Optional[List[int]]:
+    """The entries of a Python int or of this network's int64 constant, else None."""
+    if _is_int(value):
+        return [int(value)]
+    if isinstance(value, trt.ITensor):
+        return constant_value(ctx, value)
+    return None
+
+
+def _identity_operand(ctx: Any, op: str, a: Any, b: Any) -> Any:
+    """The operand ``a op b`` equals for every run-time value, or None: ``x + 0``, ``x - 0``, ``x * 1``, ``x // 1``,
+    ``0 - (0 - x)``, and a ``max`` / ``min`` whose operands' bounds (constants, shapes, the optimization profile)
+    already order them. Exact on int64: no rounding and no overflow is involved."""
+    def is_all(value: Any, unit: int) -> bool:
+        known = _known_ints(ctx, value)
+        return bool(known) and all(entry == unit for entry in known)
+
+    if op in ("add", "sub") and is_all(b, 0) or op in ("mul", "floordiv") and is_all(b, 1):
+        return a
+    if op in ("add", "mul") and is_all(a, {"add": 0, "mul": 1}[op]):
+        return b
+    if op == "sub" and is_all(a, 0) and isinstance(b, trt.ITensor):
+        return _memo(ctx).get(("negation of", b))  # the run-time value b negated
+    if op in ("max", "min"):
+        a_low, a_high, b_low, b_high = lower_bound(ctx, a), upper_bound(ctx, a), lower_bound(ctx, b), upper_bound(ctx, b)
+        larger, smaller = (a, b) if a_low is not None and b_high is not None and a_low >= b_high else \
+            (b, a) if b_low is not None and a_high is not None and b_low >= a_high else (None, None)
+        if larger is not None:
+            return larger if op == "max" else smaller
+    return None
+
+
+def _as_result(ctx: Any, kept: Any, other: Any, name: str) -> Optional["trt.ITensor"]:
+    """``kept`` frozen as the elementwise result of ``kept`` and ``other`` would be (the broadcast shape), or None
+    when that shape is not ``kept``'s own (an operand that broadcasts ``kept`` to more entries)."""
+    if not isinstance(kept, trt.ITensor):
+        if isinstance(other, trt.ITensor) and len(other.shape) == 1:
+            return None if other.shape[0] not in (1,) else as_shape_tensor(ctx, kept, name)
+        return as_scalar_tensor(ctx, kept, name) if isinstance(other, trt.ITensor) or _is_int(other) else None
+    kept = cast_int64(ctx, kept, name)
+    if not isinstance(other, trt.ITensor) or len(other.shape) == 0:
+        return kept
+    if len(other.shape) != 1:
+        return None
+    if len(kept.shape) == 0:
+        return to_1d(ctx, kept, name) if other.shape[0] == 1 else None
+    return kept if other.shape[0] == 1 or other.shape[0] == kept.shape[0] >= 0 else None
+
+
+def _bound_of(op: str, a_bounds: tuple, b_bounds: tuple) -> Optional[int]:
+    """A lower bound of ``a op b`` from (lower, upper) bounds of the operands (None: unknown)."""
+    (a, _), (b, b_high) = a_bounds, b_bounds
+    if op == "sub":
+        return None if a is None or b_high is None else a - b_high
     if op == "max":
         return max(bound for bound in (a, b, None) if bound is not None) if (a, b) != (None, None) else None
     if a is None or b is None:
@@ -572,23 +632,40 @@ _COMPARE = {
 def shape_compare(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor":
     """Elementwise comparison (``lt gt eq``) of sizes/shapes; a bool ITensor (ints frozen as in
     :func:`shape_binary`)."""
-    if _always_true(ctx, op, a, b):
+    decided = _decided(ctx, op, a, b)
+    if decided is not None:
         shape = _result_shape(a, b)
         if shape is not None:
-            return _true_constant(ctx, shape, name)
+            return _bool_constant(ctx, shape, decided, name)
     left, right = _freeze_pair(ctx, a, b, name)
     return _elementwise(ctx, left, right, _COMPARE[op], name, op)
 
 
 def _always_true(ctx: Any, op: str, a: Any, b: Any) -> bool:
-    """``a > b`` or ``a < b`` holds for every run-time size: proved from lower bounds and constants."""
-    if op not in ("gt", "lt"):
-        return False
-    low, high = (a, b) if op == "gt" else (b, a)  # low > high is the claim
-    high_values = [int(high)] if _is_int(high) else (constant_value(ctx, high) if isinstance(high, trt.ITensor)
-                                                       else None)
-    bound = lower_bound(ctx, low)
-    return bool(high_values) and bound is not None and bound > max(high_values)
+    """``a op b`` holds for every run-time size (see :func:`_decided`)."""
+    return _decided(ctx, op, a, b) is True
+
+
+def _decided(ctx: Any, op: str, a: Any, b: Any) -> Optional[bool]:
+    """The value of ``a op b`` (``lt gt eq``) for every entry and every run-time size, when known while building:
+    from constants, and from the lower / upper bounds of sizes (shapes, the optimization profile). None otherwise."""
+    if op not in _COMPARE:
+        return None
+    if op == "lt":
+        return _decided(ctx, "gt", b, a)
+    a_low, a_high, b_low, b_high = lower_bound(ctx, a), upper_bound(ctx, a), lower_bound(ctx, b), upper_bound(ctx, b)
+    if op == "gt":
+        if a_low is not None and b_high is not None and a_low > b_high:
+            return True
+        if a_high is not None and b_low is not None and a_high <= b_low:
+            return False
+        return None
+    if a_high is not None and b_low is not None and a_high < b_low or \
+            a_low is not None and b_high is not None and a_low > b_high:
+        return False  # the two ranges do not meet
+    if a_low is not None and a_low == a_high == b_low == b_high:
+        return True  # one value on both sides
+    return None
 
 
 def _result_shape(a: Any, b: Any) -> Optional[tuple]:
@@ -602,24 +679,44 @@ def _result_shape(a: Any, b: Any) -> Optional[tuple]:
 
 def _true_constant(ctx: Any, shape: tuple, name: str) -> "trt.ITensor":
     """A bool constant of ``shape``, all true, known as such on this network (assertions on it are dropped)."""
+    return _bool_constant(ctx, shape, True, name)
+
+
+def _bool_constant(ctx: Any, shape: tuple, value: bool, name: str) -> "trt.ITensor":
+    """A bool constant of ``shape``, every entry ``value``, known as such on this network."""
     from .._hooks import create_constant
 
     def make() -> "trt.ITensor":
         count = int(np.prod(shape)) if shape else 1
-        values = host_tensor([True] * count, torch.bool, shape) if shape else host_tensor(True, torch.bool)
-        tensor = create_constant(ctx, values, f"{name}/true#{next(_layer_ids)}", torch.bool, min_rank=len(shape))
-        _memo(ctx)[("always true", tensor)] = True
+        values = host_tensor([value] * count, torch.bool, shape) if shape else host_tensor(value, torch.bool)
+        label = "true" if value else "false"
+        tensor = create_constant(ctx, values, f"{name}/{label}#{next(_layer_ids)}", torch.bool, min_rank=len(shape))
+        _memo(ctx)[("always", tensor)] = value
         return tensor
 
-    return reuse(ctx, ("true constant", shape), make)
+    return reuse(ctx, ("bool constant", shape, value), make)
+
+
+def _known_condition(ctx: Any, condition: "trt.ITensor") -> Optional[bool]:
+    """True / False for a condition every entry of which is known while building, else None."""
+    return _memo(ctx).get(("always", condition))
 
 
 def _known_true(ctx: Any, condition: "trt.ITensor") -> bool:
-    return bool(_memo(ctx).get(("always true", condition)))
+    return _known_condition(ctx, condition) is True
 
 
 def shape_where(ctx: Any, condition: "trt.ITensor", a: Any, b: Any, name: str) -> "trt.ITensor":
-    """``a`` where ``condition`` else ``b`` for int64 sizes/shapes (``ISelectLayer``)."""
+    """``a`` where ``condition`` else ``b`` for int64 sizes/shapes (``ISelectLayer``); no layer when the condition is
+    known while building and the picked operand already has the result's shape."""
+    known = _known_condition(ctx, condition)
+    if known is not None:
+        picked, other = (a, b) if known else (b, a)
+        if isinstance(picked, trt.ITensor) and len(condition.shape) <= len(picked.shape) and \
+                (len(condition.shape) == 0 or condition.shape[0] == 1 or condition.shape[0] == picked.shape[0]):
+            unchanged = _as_result(ctx, picked, other, name)
+            if unchanged is not None:
+                return unchanged
     left, right = _freeze_pair(ctx, a, b, name)
     if len(condition.shape) != len(left.shape):
         condition, left, right = (to_1d(ctx, t, name) for t in (condition, left, right))
@@ -653,11 +750,20 @@ def shape_all(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.
 
 
 def shape_or(ctx: Any, conditions: Sequence["trt.ITensor"], name: str) -> "trt.ITensor":
-    """Logical OR of bool conditions (equal ranks, or 0-d against 1-d)."""
-    return _fold_logical(ctx, conditions, trt.ElementWiseOperation.OR, "or", name)
+    """Logical OR of bool conditions (equal ranks, or 0-d against 1-d); conditions known false are left out when a
+    remaining one already has the result's rank."""
+    needed = [condition for condition in conditions if _known_condition(ctx, condition) is not False]
+    rank = max(len(condition.shape) for condition in conditions)
+    if len(needed) == 1 and len(needed[0].shape) == rank:
+        return needed[0]
+    return _fold_logical(ctx, needed if needed and max(len(c.shape) for c in needed) == rank else conditions,
+                         trt.ElementWiseOperation.OR, "or", name)
 
 
 def shape_not(ctx: Any, condition: "trt.ITensor", name: str) -> "trt.ITensor":
+    known = _known_condition(ctx, condition)
+    if known is not None:
+        return _bool_constant(ctx, tuple(condition.shape), not known, name)
     return reuse(ctx, ("not", condition),
                  lambda: name_layer(ctx.net.add_unary(condition, trt.UnaryOperation.NOT), name, "not").get_output(0))
 
@@ -669,8 +775,12 @@ def assert_shape(ctx: Any, condition: "trt.ITensor", message: str, name: str) ->
     PyTorch would reject (an index out of range, a division by zero) is an error, never a
     silently wrong result. ``condition`` must be computed from shapes only.
     """
-    if _known_true(ctx, condition):
+    known = _known_condition(ctx, condition)
+    if known is True:
         return
+    if known is False:
+        # TensorRT fails the build on a constant false assertion with its own words: say which check it is
+        raise ShapeValueError(f"{name}: {message} (for every input shape the optimization profile allows)")
     memo = _memo(ctx)
     if ("asserted", condition) in memo:
         return  # the same check of the same sizes (e.g. two nodes validating one size) fails at its first node
@@ -687,6 +797,14 @@ def assert_compare(ctx: Any, op: str, a: Any, b: Any, message: str, name: str) -
     assert_shape(ctx, shape_compare(ctx, op, a, b, name), message, name)
 
 
+def assert_differs(ctx: Any, a: Any, b: Any, message: str, name: str) -> None:
+    """Make TensorRT refuse input shapes for which ``a == b`` (e.g. a zero divisor); nothing at all when the bounds
+    prove the two differ for every input shape."""
+    if _decided(ctx, "eq", a, b) is False:
+        return
+    assert_shape(ctx, shape_not(ctx, shape_compare(ctx, "eq", a, b, name), name), message, name)
+
+
 def python_floordiv(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
     """Python ``a // b`` on int64 sizes (rounds toward -inf, whatever the signs)."""
     return shape_binary(ctx, "floordiv", a, b, name)
@@ -694,6 +812,8 @@ def python_floordiv(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
 
 def ceildiv(ctx: Any, a: Any, b: Any, name: str) -> "trt.ITensor":
     """``-((-a) // b)``: exact integer ``ceil(a / b)``."""
+    if _known_ints(ctx, b) == [1]:
+        return shape_binary(ctx, "floordiv", a, b, name)  # a itself: no negations around it
     negated = shape_binary(ctx, "sub", 0, a, name)
     return shape_binary(ctx, "sub", 0, python_floordiv(ctx, negated, b, name), name)
 
@@ -709,6 +829,7 @@ __all__ = [
     "pin_float32",
     "reuse",
     "assert_shape",
+    "assert_differs",
     "shape_all",
     "shape_not",
     "shape_or",

@@ -28,6 +28,7 @@ from .shape_tensor import (
     concat_shapes,
     gather_dims,
     int64_constant,
+    lower_bound,
     name_layer,
     shape_binary,
     shape_clamp,
@@ -80,6 +81,8 @@ def slice_along(ctx: Any, tensor: "trt.ITensor", dim: int, start: "trt.ITensor",
 
 def _wrap_negative(ctx: Any, index: "trt.ITensor", size: "trt.ITensor", name: str) -> "trt.ITensor":
     """``index + size`` where ``index < 0``, else ``index``."""
+    if lower_bound(ctx, index) is not None and lower_bound(ctx, index) >= 0:
+        return index  # never negative (a constant, a size): no sum, no select
     return shape_where(ctx, shape_compare(ctx, "lt", index, 0, name),
                        shape_binary(ctx, "add", index, size, name), index, name)
 
