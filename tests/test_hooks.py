@@ -10,6 +10,7 @@ import torch
 
 import trt_dyn
 from trt_dyn import _hooks
+from pass_spies import pre_export_spy
 
 PACKAGE = os.path.dirname(trt_dyn.__file__)
 
@@ -173,21 +174,11 @@ def test_lower_before_decomposing_runs_the_live_pre_export_list_in_place():
     from torch.export import Dim
 
     program = torch.export.export(_Detached(), (torch.randn(3, 5),), dynamic_shapes=({0: Dim("N", min=2, max=9)},))
-    calls = []
-
-    def spy(gm, settings):
-        calls.append((gm, settings))
-        return gm
-
     settings = _hooks.compilation_settings()
-    passes = _hooks.pre_export_passes()
-    passes.append(spy)
-    try:
+    with pre_export_spy() as calls:
         lowered = _hooks.lower_before_decomposing(program, settings)
-    finally:
-        passes.remove(spy)
-    assert lowered is program and calls == [(program.graph_module, settings)]
-    assert "remove_detach" in [getattr(p, "__name__", "") for p in passes]
+    assert lowered is program and [(gm, given) for gm, given, _ in calls] == [(program.graph_module, settings)]
+    assert "remove_detach" in [getattr(p, "__name__", "") for p in _hooks.pre_export_passes()]
     assert not any(node.target == torch.ops.aten.detach.default for node in program.graph.nodes)
     for rows in (2, 4, 9):
         x = torch.randn(rows, 5)

@@ -9,6 +9,7 @@ from torch.export import Dim
 
 import trt_dyn
 from dyn_helpers import assert_same, export_decomposed, symint_leaks
+from pass_spies import pre_export_spy
 from trt_dyn.lowering import MissingDynVariantError, pipeline
 from trt_dyn.lowering.pytorch_fallback import original_target
 
@@ -464,20 +465,10 @@ def test_report_runs_the_registered_pre_export_passes_on_a_copy():
     code, names = program.graph_module.code, [node.name for node in program.graph.nodes]
     settings = _hooks.compilation_settings(require_full_compilation=True)
     fields = dict(vars(settings))
-    seen = []
-
-    def spy(gm, given):
-        seen.append(([node.target for node in gm.graph.nodes], given))
-        return gm
-
-    passes = _hooks.pre_export_passes()
-    passes.append(spy)
-    try:
+    with pre_export_spy() as seen:
         report = trt_dyn.report(program, settings)
-    finally:
-        passes.remove(spy)
     assert len(seen) == 1
-    targets, given = seen[0]
+    _, given, targets = seen[0]
     # the spy ran last: the upstream passes before it had stripped the detach and the assertions
     assert torch.ops.aten.detach.default not in targets and torch.ops.aten._assert_scalar.default not in targets
     assert given is not settings and dict(vars(settings)) == fields
