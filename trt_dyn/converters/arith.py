@@ -92,6 +92,8 @@ def _check_divisor(ctx: Any, target: Any, name: str, divisor: Any, divides: bool
 
 
 def _binary(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str, what: str) -> "trt.ITensor":
+    if op in _SHAPE_OPS and _integer(a, b):
+        return shape_binary(ctx, _SHAPE_OPS[op], a, b, name)
     layer = ctx.net.add_elementwise(a, b, op)
     name_layer(layer, name, what)
     return pin_float32(ctx, layer).get_output(0)
@@ -105,8 +107,6 @@ def _floordiv(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", name: str) -> "trt.I
     if a.dtype == trt.float32:
         quotient = _binary(ctx, a, b, E.DIV, name, "div")
         return _unary(ctx, quotient, trt.UnaryOperation.FLOOR, name)
-    if _integer(a, b):
-        return shape_binary(ctx, "floordiv", a, b, name)
     return _binary(ctx, a, b, E.FLOOR_DIV, name, "floordiv")
 
 
@@ -131,8 +131,6 @@ def _simple(op_name: str, op: Any, divides: bool = False):
         if divides:
             _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
         a, b = _operands(ctx, target, args, kwargs, name)
-        if _integer(a, b):
-            return shape_binary(ctx, _SHAPE_OPS[op], a, b, name)
         return _binary(ctx, a, b, op, name, op_name)
 
     convert.__name__ = f"convert_{op_name}"
@@ -171,8 +169,6 @@ def convert_mod_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) ->
     _check_divisor(ctx, target, name, arg(args, kwargs, 1, "b"), True)
     a, b = _operands(ctx, target, args, kwargs, name)
     quotient = _floordiv(ctx, a, b, name)
-    if _integer(a, b):
-        return shape_binary(ctx, "sub", a, shape_binary(ctx, "mul", quotient, b, name), name)
     return _binary(ctx, a, _binary(ctx, quotient, b, E.PROD, name, "mul"), E.SUB, name, "sub")
 
 
