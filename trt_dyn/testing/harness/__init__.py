@@ -31,13 +31,13 @@ real engine.
 
 One job per module: :mod:`.export` (export with ranges, specialization check), :mod:`.sizes` (size
 points, random inputs), :mod:`.compare` (outputs against eager, tolerances), :mod:`.network`
-(layer types, upstream-only conversion), :mod:`.run` (the test). Every name is importable from
+(layer types, dead layers, upstream-only conversion), :mod:`.run` (the test). Every name is importable from
 ``trt_dyn.testing.harness``.
 """
 
 from .compare import DEFAULT_TOLERANCES, ConverterMismatchError, compare_outputs
 from .export import SpecializationError, export_dynamic
-from .network import network_layer_types, upstream_converters_only
+from .network import DeadLayer, dead_layers, layer_node, network_layer_types, upstream_converters_only
 from .run import ENGINE_MODES, ConverterTestCase, ConverterTestResult, assert_layer_types, run_converter_test
 from .sizes import default_input, size_points
 
@@ -54,6 +54,9 @@ __all__ = [
     "default_input",
     "compare_outputs",
     "network_layer_types",
+    "DeadLayer",
+    "dead_layers",
+    "layer_node",
     "upstream_converters_only",
     "assert_layer_types",
 ]
