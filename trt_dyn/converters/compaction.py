@@ -35,6 +35,7 @@ from .shape_tensor import (
     name_layer,
     shape_binary,
     shape_compare,
+    shape_decided,
     shape_not,
     shape_of,
     shape_or,
@@ -337,9 +338,12 @@ def _assert_k_in_range(ctx: Any, work: Any, dim: int, k: Any, prefix: str, name:
     """torch.topk raises for k outside [0, size(dim)]; TensorRT also caps k at TOPK_MAX_K."""
     label = f"{prefix}:{name}"
     limit = shape_binary(ctx, "min", dim_of(ctx, work, dim, label), TOPK_MAX_K, label)
-    negative = shape_compare(ctx, "lt", k, 0, label)
-    too_large = shape_compare(ctx, "gt", k, limit, label)
-    valid = shape_not(ctx, shape_or(ctx, [negative, too_large], label), label)
+    # only the violations the bounds leave possible: a decided-false one would be a constant the or leaves unread
+    violations = [shape_compare(ctx, op, k, bound, label) for op, bound in (("lt", 0), ("gt", limit))
+                  if shape_decided(ctx, op, k, bound) is not False]
+    if not violations:
+        return
+    valid = shape_not(ctx, shape_or(ctx, violations, label), label)
     assert_shape(ctx, valid, f"topk k must be in [0, min(size of dim {dim}, {TOPK_MAX_K})]", label)
 
 

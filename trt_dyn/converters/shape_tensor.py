@@ -641,6 +641,13 @@ def shape_compare(ctx: Any, op: str, a: Any, b: Any, name: str) -> "trt.ITensor"
     return _elementwise(ctx, left, right, _COMPARE[op], name, op)
 
 
+def shape_decided(ctx: Any, op: str, a: Any, b: Any) -> Optional[bool]:
+    """The value of ``a op b`` (``lt gt eq``) for every entry and every run-time size when known while building, else
+    None. Ask it before :func:`shape_compare` where a known result would be folded away (left out of an ``or``, a
+    ``where`` picking one side): a decided :func:`shape_compare` is a constant layer, and nothing would read it."""
+    return _decided(ctx, op, a, b)
+
+
 def _always_true(ctx: Any, op: str, a: Any, b: Any) -> bool:
     """``a op b`` holds for every run-time size (see :func:`_decided`)."""
     return _decided(ctx, op, a, b) is True
@@ -838,6 +845,7 @@ __all__ = [
     "python_mod",
     "shape_clamp",
     "shape_compare",
+    "shape_decided",
     "shape_where",
     "as_shape_tensor",
     "as_scalar_tensor",

@@ -26,6 +26,7 @@ from .shape_tensor import (
     as_shape_tensor,
     ceildiv,
     concat_shapes,
+    constant_value,
     gather_dims,
     int64_constant,
     lower_bound,
@@ -57,9 +58,15 @@ def _scalar(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITe
 def _with_entry(ctx: Any, rank: int, dim: int, entry: "trt.ITensor", others: Any, name: str) -> "trt.ITensor":
     """A length-``rank`` shape equal to ``others`` (int fill or 1-d shape) except ``entry`` at ``dim``."""
     parts: List[Any] = []
+    known = constant_value(ctx, entry)
     for position in range(rank):
         if position == dim:
-            parts.append(to_1d(ctx, entry, name))
+            # a constant entry joins the other ints: one constant for the whole shape, not a constant per run of
+            # ints that the concatenation of all-constant parts replaces by another, leaving them unread
+            if known is not None:
+                parts.extend(known)
+            else:
+                parts.append(to_1d(ctx, entry, name))
         elif isinstance(others, int):
             parts.append(others)
         else:

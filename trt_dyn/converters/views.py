@@ -26,6 +26,7 @@ from .shape_tensor import (
     name_layer,
     shape_binary,
     shape_compare,
+    shape_decided,
     shape_of,
     shape_where,
 )
@@ -68,10 +69,15 @@ def broadcast_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: st
         raise ShapeValueError(f"{name}: expand to {rank} dims of a rank-{len(tensor.shape)} tensor")
     padded = prepend_ones(ctx, tensor, rank, name)
     current = shape_of(ctx, padded, name)
-    keep = shape_compare(ctx, "eq", shape, -1, name)
-    sizes = shape_where(ctx, keep, current, shape, name)
-    compatible = shape_or(ctx, [keep, shape_compare(ctx, "eq", shape, current, name),
-                                shape_compare(ctx, "eq", current, 1, name)], name)
+    if shape_decided(ctx, "eq", shape, -1) is False:
+        # every target entry is a size (>= 0), none is -1: the target is the result, and no keep-condition is built
+        # (a constant false one would be picked away by the where and left out of the or, read by nothing)
+        sizes, keep = shape, []
+    else:
+        keep_condition = shape_compare(ctx, "eq", shape, -1, name)
+        sizes, keep = shape_where(ctx, keep_condition, current, shape, name), [keep_condition]
+    compatible = shape_or(ctx, keep + [shape_compare(ctx, "eq", shape, current, name),
+                                       shape_compare(ctx, "eq", current, 1, name)], name)
     assert_shape(ctx, compatible, "expand: a target size differs from a non-1 input size", name)
     added = rank - len(tensor.shape)
     if added:
