@@ -216,6 +216,8 @@ def unravel_positions(ctx: Any, positions: Any, shape: Any, rank: int, prefix: s
             _elementwise(ctx, whole, size, trt.ElementWiseOperation.PROD, prefix, name, f"m{dim}"),
             trt.ElementWiseOperation.SUB, prefix, name, f"coord{dim}")
         columns.append(_reshape(ctx, coordinate, (-1, 1), prefix, name, f"column{dim}"))
+        if dim == 0:
+            break  # no dim left to divide by the stride past the first one: building it would add an unread layer
         stride = size if stride is None else _elementwise(
             ctx, stride, size, trt.ElementWiseOperation.PROD, prefix, name, f"stride{dim}")
     columns.reverse()
