@@ -30,7 +30,7 @@ from torch.fx import GraphModule, Node
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.fx.experimental.symbolic_shapes import free_symbols
 
-from ..ops._registry import DEFINITIONS, new_shape_tensor, recall, remember, run_fake_kernel_directly
+from ..ops._registry import DEFINITIONS, recall, run_fake_kernel_directly
 from . import settings
 from .export_guards import guard_problems
 from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inputs_sizing_data,
@@ -380,8 +380,8 @@ class Builder:
         self._origin: Optional[Node] = None
         # constants are shared and live before the first computation
         self._consts: Dict[Tuple[Any, ...], Node] = {}
-        #: (op, arguments' shapes / dtypes / remembered values) -> (shape, dtype, remembered value) of the result
-        self._shape_answers: Dict[Tuple[Any, ...], Tuple[Tuple[int, ...], torch.dtype, Any]] = {}
+        #: (op, arguments' shapes / dtypes / remembered values) -> the fake value of the first node that asked
+        self._shape_answers: Dict[Tuple[Any, ...], FakeTensor] = {}
         self._question_parts: Dict[int, Tuple[Any, Any]] = {}
         self._const_anchor = next(n for n in self.graph.nodes if n.op != "placeholder")
 
@@ -406,17 +406,22 @@ class Builder:
                 return op(*fake_args, **fake_kwargs)
         # A shape producer's kernel is a function of its arguments' shapes, dtypes and remembered values: a
         # repeated block asks the same question once per copy (sym_size of each block's output is s0), so the
-        # answer is kept and only a fresh fake tensor is made for each node.
+        # answer is kept, and so is the fake value itself: every node asking that question gets the same FakeTensor
+        # (making one per node was ~15% of the pass). Sharing is what torch.fx's node_copy does with meta too
+        # (segment_local's copies share theirs); it is safe because nothing writes into these values: the remembered
+        # value is fixed when the fake is made, readers of meta['val'] (torch_tensorrt's passes, converters,
+        # partitioner) read shape / dtype or replace the entry, and shape tensors feed only trt_dyn ops, whose fake
+        # kernels read remembered values instead of running item() / nonzero(), which would cache an unbacked
+        # size on the tensor (tests/lowering/test_shared_fake_values.py checks the values equal fresh propagation).
         key = _shape_question(overload, fake_args, fake_kwargs, self._question_parts) \
             if _is_shape_producer(overload) else None
         answer = self._shape_answers.get(key) if key is not None else None
         if answer is not None:
-            shape, dtype, symbolic = answer
-            return remember(run_fake_kernel_directly(self.fake_mode, new_shape_tensor, shape, dtype), symbolic)
+            return answer
         value = self._run_kernel(overload, kernel, fake_args, fake_kwargs)
         if key is not None and isinstance(value, FakeTensor) and value.device.type == "cpu" \
                 and all(type(size) is int for size in value.shape):
-            self._shape_answers[key] = (tuple(value.shape), value.dtype, recall(value))
+            self._shape_answers[key] = value
         return value
 
     def _run_kernel(self, overload: Any, kernel: Any, fake_args: Any, fake_kwargs: Any) -> Any:
