@@ -79,3 +79,25 @@ def test_stand_in_runs_the_original_op_and_is_shared():
     from torch_tensorrt.dynamo.conversion._ConverterRegistry import DYNAMO_CONVERTERS
 
     assert torch.ops.aten.add.Tensor in DYNAMO_CONVERTERS and stand_in not in DYNAMO_CONVERTERS
+
+
+def test_without_reported_names_every_node_touching_a_symbolic_value_still_moves():
+    """leave_to_pytorch returns early when no node is symbolic (the usual end of a complete rewrite); a graph where
+    one is must still have its SymInt chain and its consumer moved, and the moved graph must still run like eager."""
+    from trt_dyn.lowering.dyn_pass import _kind
+    from trt_dyn.lowering.pytorch_fallback import leave_to_pytorch
+
+    model = FillWithSize()
+    program = torch.export.export(model, (torch.randn(5, 3),), dynamic_shapes=({0: Dim("b", min=2, max=16)},))
+    gm = program.graph_module
+    symbolic = {n.name for n in gm.graph.nodes if _kind(n) == "symbolic"}
+    assert symbolic
+    moved = leave_to_pytorch(gm, lambda n: _kind(n) == "symbolic", ())
+    full = [n for n in moved if original_target(n.target) is torch.ops.aten.full.default]
+    assert full and {n.name for n in moved} >= symbolic - {n.name for n in gm.graph.nodes if n.op != "call_function"}
+    gm.recompile()
+    for n in (2, 7, 16):
+        x = torch.randn(n, 3)
+        torch.testing.assert_close(program.module()(x), model(x))
+    static = torch.export.export(model, (torch.randn(5, 3),)).graph_module
+    assert leave_to_pytorch(static, lambda n: _kind(n) == "symbolic", ()) == []
