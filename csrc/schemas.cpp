@@ -14,6 +14,7 @@ TORCH_LIBRARY(trt_dyn, m) {
   // shape.py
   m.def("size_dyn(Tensor self) -> Tensor");
   m.def("sym_size_dyn(Tensor self, int dim) -> Tensor");
+  m.def("sym_sizes_dyn(Tensor self, int[] dims) -> Tensor");
   m.def("symint_dyn(SymInt value) -> Tensor");
   m.def("numel_dyn(Tensor self) -> Tensor");
   m.def("const(int[] values) -> Tensor");

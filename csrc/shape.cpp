@@ -11,6 +11,15 @@ static at::Tensor sym_size_dyn(const at::Tensor& self, int64_t dim) {
   return at::scalar_tensor(self.size(dim), at::kLong);
 }
 
+static at::Tensor sym_sizes_dyn(const at::Tensor& self, c10::IntArrayRef dims) {
+  std::vector<int64_t> sizes;
+  sizes.reserve(dims.size());
+  for (int64_t dim : dims) {
+    sizes.push_back(self.size(dim));
+  }
+  return at::tensor(sizes, at::kLong);
+}
+
 at::Tensor symint_dyn(int64_t value) {
   return at::scalar_tensor(value, at::kLong);
 }
@@ -48,6 +57,7 @@ at::Tensor shape_cat_dyn(at::TensorList parts) {
 static void register_shape(torch::Library& m) {
   m.impl("size_dyn", &size_dyn);
   m.impl("sym_size_dyn", &sym_size_dyn);
+  m.impl("sym_sizes_dyn", &sym_sizes_dyn);
   m.impl("numel_dyn", &numel_dyn);
   m.impl("shape_cat_dyn", &shape_cat_dyn);
 }

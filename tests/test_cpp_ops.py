@@ -97,6 +97,7 @@ def kernel_cases(seed):
         add("numel_dyn", x)
         if rank:
             add("sym_size_dyn", x, rand(rank) - rank)
+            add("sym_sizes_dyn", x, [rand(rank) - rank, rand(rank), rand(rank)])
     add("const", [rand(100) - 50 for _ in range(4)])
     add("const", [])
     add("const_scalar", rand(1000) - 500)

@@ -209,7 +209,7 @@ def test_evenly_spaced_entries_are_one_slice_and_keep_reuse_bounds_and_folding()
     st.record_input_range(SimpleNamespace(ctx=ctx, optimization_profiles=[profile]), None, x)
     shape = st.shape_of(ctx, x, "s")
     before = len(_layer_types(network))
-    picks = [[1, 2, 3], [2], [3, 1], [0, 0], [3, 0, 1]]
+    picks = [[1, 2, 3], [1], [3, 1], [0, 0], [3, 0, 1]]  # [2] would be a constant: that size is static
     outputs = [st.gather_dims(ctx, shape, pick, f"pick{index}") for index, pick in enumerate(picks)]
     assert _layer_types(network)[before:] == ["SLICE"] * 4 + ["CONSTANT", "GATHER"]
     assert all(st.gather_dims(ctx, shape, pick, "again") is out for pick, out in zip(picks, outputs))
@@ -273,3 +273,33 @@ def test_results_known_while_building_add_no_layers():
         assert got == [size_w, diff, diff + size_w if diff < 0 else diff, max(size_n, size_w), size_n]
     with pytest.raises(Exception, match="equal sizes"):
         _run(network, (4, 3, 4))
+
+
+def test_shape_entries_are_tracked_static_ones_are_constants_and_a_rebuilt_shape_is_the_shape():
+    """Which size each shape entry is, is known while building: a static size read from a shape is a constant, and
+    parts that put a tensor's sizes back together in order (its static sizes as constants) are its shape itself."""
+    builder, network, ctx, x = _network()
+    y = network.add_input("y", trt.float32, (-1, 3, -1))
+    shape = st.shape_of(ctx, x, "s")
+    before = len(_layer_types(network))
+    assert st.constant_value(ctx, st.gather_dims(ctx, shape, [1], "c")) == [3]
+    assert st.constant_value(ctx, st.dim_of(ctx, x, 1, "c0")) == [3]
+    assert _layer_types(network)[before:] == ["CONSTANT"] * 2  # 3 as [1] and as 0-d: no slice, no gather
+    n, w = st.gather_dims(ctx, shape, [0], "n"), st.gather_dims(ctx, shape, [2], "w")
+    count = len(_layer_types(network))
+    assert st.concat_shapes(ctx, [n, st.int64_constant(ctx, [3], "c"), w], "cat") is shape
+    n0 = st.to_1d(ctx, st.dim_of(ctx, x, 0, "n0"), "n1")
+    assert st.concat_shapes(ctx, [n0, st.gather_dims(ctx, shape, [1, 2], "cw")], "cat2") is shape
+    assert "CONCATENATION" not in _layer_types(network)
+    assert st.leading_then(ctx, x, 2, w, "resized") is shape
+    assert _layer_types(network)[count:] == ["CONSTANT", "GATHER", "SHUFFLE", "SLICE"]  # n0 (index, gather, to 1-d), [1, 2]
+    mixed = st.leading_then(ctx, y, 2, w, "mixed")         # y's first size is not x's
+    reversed_ = st.concat_shapes(ctx, [w, st.int64_constant(ctx, [3], "c"), n], "reversed")
+    partial = st.concat_shapes(ctx, [n, st.int64_constant(ctx, [3], "c")], "partial")
+    assert _layer_types(network).count("CONCATENATION") == 3
+    for out in [shape, mixed, reversed_, partial]:
+        network.mark_output(out)
+    for dims, other in [((1, 3, 2), (4, 3, 1)), ((7, 3, 10), (2, 3, 5)), ((2, 3, 5), (9, 3, 9))]:
+        got = [t.tolist() for t in execute_network(network, {"x": torch.randn(dims), "y": torch.randn(other)},
+                                                   cache=False).values()]
+        assert got == [list(dims), [other[0], 3, dims[2]], [dims[2], 3, dims[0]], [dims[0], 3]]

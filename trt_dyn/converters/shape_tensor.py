@@ -20,7 +20,7 @@ elementwise/gather/concatenation, which is all these helpers use.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -65,6 +65,44 @@ def reuse(ctx: Any, key: Any, make: Callable[[], "trt.ITensor"]) -> "trt.ITensor
 def constant_value(ctx: Any, tensor: "trt.ITensor") -> Optional[List[int]]:
     """The values of an int64 constant made by :func:`int64_constant` on this network (flattened), else None."""
     return _memo(ctx).get(("int64 value", tensor))
+
+
+#: one entry of a shape value known while building: an int, or ``(data tensor, dim)`` for a size read at run time
+Entry = Union[int, Tuple["trt.ITensor", int]]
+
+
+def entries(ctx: Any, tensor: "trt.ITensor") -> Optional[Tuple[Entry, ...]]:
+    """Which size each entry of a shape value (flattened; one entry for 0-d) is, when this network's helpers made it
+    from constants and shapes (through gathers, slices, reshapes, casts and concatenations); else None."""
+    known = constant_value(ctx, tensor)
+    if known is not None:
+        return tuple(known)
+    return _memo(ctx).get(("entries", tensor))
+
+
+def _static_entries(tensor: "trt.ITensor") -> Tuple[Entry, ...]:
+    """The entries of ``tensor``'s shape as :func:`shape_of` would read it, known without adding a layer."""
+    return tuple(int(size) if size >= 0 else (tensor, dim) for dim, size in enumerate(tensor.shape))
+
+
+def _with_entries(ctx: Any, tensor: "trt.ITensor", known: Optional[Sequence[Entry]]) -> "trt.ITensor":
+    if known is not None and constant_value(ctx, tensor) is None:
+        _memo(ctx)[("entries", tensor)] = tuple(known)
+    return tensor
+
+
+def _rebuilt_shape(ctx: Any, known: Optional[Sequence[Entry]], name: str) -> Optional["trt.ITensor"]:
+    """The shape of the one tensor whose sizes ``known`` are, all of them in order, else None: parts that put a
+    shape back together (its static sizes as constants, its dynamic ones read from it) are that shape."""
+    if not known:
+        return None
+    sources = {id(entry[0]): entry[0] for entry in known if isinstance(entry, tuple)}
+    if len(sources) != 1:
+        return None
+    (tensor,) = sources.values()
+    if _static_entries(tensor) != tuple(known):
+        return None
+    return shape_of(ctx, tensor, name)
 
 
 def lower_bound(ctx: Any, value: Any) -> Optional[int]:
@@ -244,7 +282,7 @@ def to_1d(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         layer.reshape_dims = (1,)
         return name_layer(layer, name, "to_1d").get_output(0)
 
-    return _bounded_as(ctx, reuse(ctx, ("to_1d", tensor), make), tensor)
+    return _with_entries(ctx, _bounded_as(ctx, reuse(ctx, ("to_1d", tensor), make), tensor), entries(ctx, tensor))
 
 
 def to_scalar(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -263,7 +301,8 @@ def to_scalar(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         layer.reshape_dims = trt.Dims()
         return name_layer(layer, name, "to_scalar").get_output(0)
 
-    return _bounded_as(ctx, reuse(ctx, ("to_scalar", tensor), make), tensor)
+    return _with_entries(ctx, _bounded_as(ctx, reuse(ctx, ("to_scalar", tensor), make), tensor),
+                         entries(ctx, tensor))
 
 
 def _is_int(value: Any) -> bool:
@@ -302,6 +341,9 @@ def as_shape_tensor(ctx: Any, value: ShapeLike, name: str) -> "trt.ITensor":
             f"{name}: cannot use {type(value).__name__} {value!r} as a shape; expected ints, "
             "integer tensors or ITensors"
         )
+    rebuilt = _rebuilt_shape(ctx, _item_entries(ctx, value), name)
+    if rebuilt is not None:
+        return rebuilt  # before any constant for the static sizes is made, which would go unused
     parts: List["trt.ITensor"] = []
     pending: List[int] = []
     for index, item in enumerate(value):
@@ -325,6 +367,24 @@ def as_shape_tensor(ctx: Any, value: ShapeLike, name: str) -> "trt.ITensor":
     return concat_shapes(ctx, parts, name)
 
 
+def _item_entries(ctx: Any, items: Sequence[Any]) -> Optional[Tuple[Entry, ...]]:
+    """The entries of :func:`as_shape_tensor`'s list ``items`` when all are known (no error is raised here: the
+    caller's own pass over the items reports bad ones)."""
+    joined: List[Entry] = []
+    for item in items:
+        if isinstance(item, trt.ITensor):
+            known = entries(ctx, item) if item.dtype == trt.int64 else None
+        else:
+            try:
+                known = _frozen_ints(item, "")
+            except ShapeValueError:
+                return None
+        if known is None:
+            return None
+        joined.extend(known)
+    return tuple(joined)
+
+
 def as_scalar_tensor(ctx: Any, value: Any, name: str) -> "trt.ITensor":
     """One size as a 0-d int64 ITensor (from an int, a 0-d/[1] constant or ITensor)."""
     if isinstance(value, trt.ITensor):
@@ -343,6 +403,10 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
     known = [constant_value(ctx, part) for part in parts]
     if all(values is not None for values in known):
         return int64_constant(ctx, [value for values in known for value in values], name)
+    joined = _joined_entries(ctx, parts)
+    rebuilt = _rebuilt_shape(ctx, joined, name)
+    if rebuilt is not None:
+        return rebuilt
 
     def make() -> "trt.ITensor":
         layer = ctx.net.add_concatenation(parts)
@@ -354,8 +418,31 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
 
     bounds = [lower_bound(ctx, part) for part in parts]
     uppers = [upper_bound(ctx, part) for part in parts]
-    return _bounded(ctx, reuse(ctx, ("concat", tuple(parts)), make), None if None in bounds else min(bounds),
-                    None if None in uppers else max(uppers))
+    return _with_entries(ctx, _bounded(ctx, reuse(ctx, ("concat", tuple(parts)), make),
+                                       None if None in bounds else min(bounds), None if None in uppers else max(uppers)),
+                         joined)
+
+
+def _joined_entries(ctx: Any, parts: Sequence["trt.ITensor"]) -> Optional[Tuple[Entry, ...]]:
+    joined: List[Entry] = []
+    for part in parts:
+        known = entries(ctx, part)
+        if known is None:
+            return None
+        joined.extend(known)
+    return tuple(joined)
+
+
+def leading_then(ctx: Any, tensor: "trt.ITensor", count: int, tail: "trt.ITensor", name: str) -> "trt.ITensor":
+    """``tensor``'s first ``count`` sizes followed by the 1-d shape value ``tail``: a resize's output shape. When
+    that is some tensor's whole shape (``tail`` read from it, the leading sizes equal to its own in the profile),
+    it is that shape and no layer is added, not even for the leading sizes."""
+    known = entries(ctx, tail)
+    if known is not None:
+        rebuilt = _rebuilt_shape(ctx, _static_entries(tensor)[:count] + known, name)
+        if rebuilt is not None:
+            return rebuilt
+    return concat_shapes(ctx, [gather_dims(ctx, shape_of(ctx, tensor, name), list(range(count)), name), tail], name)
 
 
 def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -364,7 +451,8 @@ def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
         return int64_constant(ctx, [int(size) for size in tensor.shape], name)
     shape = reuse(ctx, ("shape", tensor), lambda: name_layer(ctx.net.add_shape(tensor), name, "shape").get_output(0))
     low, high = _memo(ctx).get(("input range", tensor), (0, None))
-    return _bounded(ctx, cast_int64(ctx, _bounded(ctx, shape, low, high), name), low, high)
+    result = _bounded(ctx, cast_int64(ctx, _bounded(ctx, shape, low, high), name), low, high)
+    return _with_entries(ctx, result, _static_entries(tensor))
 
 
 def gather_dims(
@@ -380,6 +468,12 @@ def gather_dims(
         return int64_constant(ctx, known[picked] if isinstance(picked, int) else [known[d] for d in picked], name)
     if picked == () and shape.dtype == trt.int64:
         return int64_constant(ctx, [], name)  # nothing read: known while building
+    source = entries(ctx, shape)
+    known = None
+    if source is not None and all(-len(source) <= d < len(source) for d in _as_tuple(picked)):
+        known = tuple(source[d] for d in _as_tuple(picked))
+        if all(_is_int(entry) for entry in known):  # static sizes: read while building
+            return int64_constant(ctx, known[0] if isinstance(picked, int) else list(known), name)
     part = _concatenated_entry(ctx, shape, picked)
     if part is not None:
         return part
@@ -392,7 +486,11 @@ def gather_dims(
         indices = int64_constant(ctx, picked if isinstance(picked, int) else list(picked), name)
         return name_layer(ctx.net.add_gather(shape, indices, 0), name, "gather_dims").get_output(0)
 
-    return _bounded_as(ctx, reuse(ctx, ("gather_dims", shape, picked), make), shape)
+    return _with_entries(ctx, _bounded_as(ctx, reuse(ctx, ("gather_dims", shape, picked), make), shape), known)
+
+
+def _as_tuple(picked: Any) -> tuple:
+    return (picked,) if isinstance(picked, int) else picked
 
 
 def _even_step(picked: Any) -> Optional[int]:

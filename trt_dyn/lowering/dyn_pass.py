@@ -4,7 +4,8 @@ On a graph with at least one symbolic input dimension it
 
 * turns every SymInt/SymFloat expression that reaches a consumer into shape-tensor ops
   (``sym_size.int`` -> ``sym_size_dyn``, ``operator.add`` -> ``add_dyn`` ...), created right after
-  the node they replace, with Python numbers frozen by ``const`` / ``const_scalar``;
+  the node they replace, with Python numbers frozen by ``const`` / ``const_scalar``; sizes of one tensor
+  side by side in a list (``x.shape[-2:]``) are one ``sym_sizes_dyn``, one read of that tensor's shape;
 * replaces each consumer that receives a symbolic value in an int / int[] / Scalar slot with the
   dyn op of its :class:`DynRule` (static entries of the same list are frozen with ``const``);
 * drops assertions on symbolic values (the TensorRT optimization profile enforces the ranges)
@@ -386,6 +387,12 @@ def _analyse(gm: GraphModule, lifted: Collection[str]) -> Tuple[DynReport, List[
 # Rewriting
 # ---------------------------------------------------------------------------------------------
 
+
+def _is_sym_size(item: Any) -> bool:
+    return (isinstance(item, Node) and item.op == "call_function" and item.target is torch.ops.aten.sym_size.int
+            and isinstance(item.args[0], Node))
+
+
 class Builder:
     """Creates shape-tensor nodes. Adapters in the translation map receive one."""
 
@@ -496,18 +503,39 @@ class Builder:
             return self.call(dyn.shape_cat_dyn.default, [self.scalar(values)])
         parts: List[Node] = []
         run: List[int] = []
+        sizes: List[Node] = []  # sym_size nodes of one tensor, in a row: one read of its shape
+
+        def flush() -> None:
+            if run:
+                parts.append(self.const(dyn.const.default, list(run)))
+                run.clear()
+            if len(sizes) == 1:
+                parts.append(self.scalar(sizes[0]))
+            elif sizes:
+                parts.append(self.call(dyn.sym_sizes_dyn.default, sizes[0].args[0], [s.args[1] for s in sizes]))
+            sizes.clear()
+
         for item in values:
             if isinstance(item, Node) and _kind(item) == "static":
                 item = _static_value(item)
             if isinstance(item, int) and not isinstance(item, bool):
+                if sizes:
+                    flush()
                 run.append(item)
                 continue
-            if run:
-                parts.append(self.const(dyn.const.default, list(run)))
-                run = []
-            parts.append(self.scalar(item))
-        if run or not parts:
-            parts.append(self.const(dyn.const.default, list(run)))
+            if _is_sym_size(item) and (not sizes or sizes[0].args[0] is item.args[0]):
+                if run:
+                    flush()
+                sizes.append(item)
+                continue
+            flush()
+            if _is_sym_size(item):
+                sizes.append(item)
+            else:
+                parts.append(self.scalar(item))
+        flush()
+        if not parts:
+            parts.append(self.const(dyn.const.default, []))
         if len(parts) == 1 and getattr(parts[0], "target", None) is dyn.const.default:
             return parts[0]
         return self.call(dyn.shape_cat_dyn.default, parts)

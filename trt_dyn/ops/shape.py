@@ -34,6 +34,19 @@ def _(self, dim):
     return remember(new_shape_tensor(()), self.size(dim))
 
 
+@define("sym_sizes_dyn", "(Tensor self, int[] dims) -> Tensor")
+def sym_sizes_dyn(self: torch.Tensor, dims: List[int]) -> torch.Tensor:
+    """``sym_sizes_dyn(Tensor self, int[] dims) -> Tensor``: ``[self.size(d) for d in dims]`` as a 1-d int64 tensor
+    (negative dims wrap). The lowering writes ``x.shape[-2:]`` with this op: one read of the shape, not one
+    ``sym_size_dyn`` per entry and a ``shape_cat_dyn``."""
+    return torch.tensor([self.size(d) for d in dims], dtype=SHAPE_DTYPE)
+
+
+@sym_sizes_dyn.register_fake
+def _(self, dims):
+    return remember(new_shape_tensor((len(dims),)), tuple(self.size(d) for d in dims))
+
+
 @define("symint_dyn", "(SymInt value) -> Tensor")
 def symint_dyn(value: int) -> torch.Tensor:
     """``symint_dyn(SymInt value) -> Tensor``: an int graph input as a 0-d int64 tensor. torch.compile passes
