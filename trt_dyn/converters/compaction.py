@@ -26,6 +26,7 @@ from .._hooks import get_trt_tensor
 from .._trt import trt
 from .shape_tensor import (
     as_scalar_tensor,
+    as_shape_tensor,
     assert_shape,
     cast_int64,
     concat_shapes,
@@ -102,14 +103,25 @@ def _arange(ctx: Any, length_1d: Any, prefix: str, name: str) -> Any:
     return _named(layer, prefix, name, "arange").get_output(0)
 
 
+def sizes_of(ctx: Any, tensor: Any, dims: List[int], label: str) -> List[Any]:
+    """Sizes ``dims`` of ``tensor`` as items for :func:`as_shape_tensor`: the ints when all are static, else one read
+    of the shape. Static sizes read through ``shape_of`` would be a SHAPE layer (or a constant) the fold to ints
+    leaves unread."""
+    static = [int(tensor.shape[dim]) for dim in dims]
+    if all(size >= 0 for size in static):
+        return static
+    if dims == list(range(len(tensor.shape))):
+        return [shape_of(ctx, tensor, label)]  # all of them: the shape itself, no slice of it
+    return [gather_dims(ctx, shape_of(ctx, tensor, label), dims, label)]
+
+
 def _slice_rows(ctx: Any, tensor: Any, rows_1d: Any, prefix: str, name: str) -> Any:
     """``tensor[:rows]`` along axis 0 (rows an int64 ``[1]`` tensor, other axes kept)."""
     rank = len(tensor.shape)
     size = rows_1d
     if rank > 1:
-        rest = gather_dims(ctx, shape_of(ctx, tensor, f"{prefix}:{name}"), list(range(1, rank)),
-                           f"{prefix}:{name}")
-        size = concat_shapes(ctx, [rows_1d, rest], f"{prefix}:{name}")
+        label = f"{prefix}:{name}"
+        size = as_shape_tensor(ctx, [rows_1d] + sizes_of(ctx, tensor, list(range(1, rank)), label), label)
     layer = ctx.net.add_slice(tensor, (0,) * rank, (0,) * rank, (1,) * rank)
     layer.set_input(2, size)
     return _named(layer, prefix, name, "slice_rows").get_output(0)
@@ -198,13 +210,14 @@ def _compact(ctx: Any, mask: Any, prefix: str, name: str) -> Tuple[Any, Any, Any
     return positions, count, numel
 
 
-def unravel_positions(ctx: Any, positions: Any, shape: Any, rank: int, prefix: str,
+def unravel_positions(ctx: Any, positions: Any, source: Any, rank: int, prefix: str,
                       name: str) -> Any:
-    """``[M]`` flat row-major positions into ``[M, rank]`` coordinates for a run-time ``shape``."""
+    """``[M]`` flat row-major positions into ``[M, rank]`` coordinates of ``source`` (its run-time shape)."""
     columns: List[Any] = []
     stride: Optional[Any] = None
+    label = f"{prefix}:{name}"
     for dim in reversed(range(rank)):
-        size = to_1d(ctx, gather_dims(ctx, shape, dim, f"{prefix}:{name}"), f"{prefix}:{name}")
+        size = as_shape_tensor(ctx, sizes_of(ctx, source, [dim], label), label)
         quotient = positions
         if stride is not None:
             quotient = _elementwise(ctx, positions, stride, trt.ElementWiseOperation.FLOOR_DIV,
@@ -239,7 +252,7 @@ def nonzero_exact(ctx: Any, mask: Any, prefix: str, name: str) -> Any:
     if rank == 0:
         raise ValueError("nonzero of a 0-d tensor is not supported")
     positions, count, _ = compact_true_positions(ctx, mask, prefix, name)
-    coordinates = unravel_positions(ctx, positions, shape_of(ctx, mask, f"{prefix}:{name}"), rank,
+    coordinates = unravel_positions(ctx, positions, mask, rank,
                                     prefix, name)
     return _slice_rows(ctx, coordinates, count, prefix, name)
 
@@ -319,7 +332,7 @@ def nonzero_bounded_layers(ctx: Any, mask: Any, prefix: str, name: str) -> Tuple
     """``(indices [numel, rank] int64 padded with -1, count 0-d int64)``."""
     rank = len(mask.shape)
     positions, count, numel = compact_true_positions(ctx, mask, prefix, name)
-    coordinates = unravel_positions(ctx, positions, shape_of(ctx, mask, f"{prefix}:{name}"), rank,
+    coordinates = unravel_positions(ctx, positions, mask, rank,
                                     prefix, name)
     row = _arange(ctx, numel, prefix, name)
     valid = _elementwise(ctx, row, count, trt.ElementWiseOperation.LESS, prefix, name, "valid")

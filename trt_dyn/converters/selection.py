@@ -32,10 +32,11 @@ from .compaction import (  # noqa: F401  (FALLBACK_PREFIXES, count_fallback_laye
     masked_put,
     nonzero_bounded_layers,
     nonzero_exact,
+    sizes_of,
     topk_dynamic_k,
 )
 from .errors import fail
-from .shape_tensor import concat_shapes, gather_dims, int64_constant, shape_of
+from .shape_tensor import as_shape_tensor
 
 _log = logging.getLogger("trt_dyn.data_dependent")
 
@@ -139,16 +140,12 @@ def convert_mask_index(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
                        f"dim {leading + axis} has size {b}")
     _assert_mask_covers(ctx, mask, source, leading, prefix, name)
     positions, count, _ = compact_true_positions(ctx, mask, prefix, name)
-    shape = shape_of(ctx, source, f"{prefix}:{name}")
-    parts = []
-    if leading:
-        parts.append(gather_dims(ctx, shape, list(range(leading)), f"{prefix}:{name}"))
-    parts.append(int64_constant(ctx, [-1], f"{prefix}:{name}"))
-    if leading + mask_rank < rank:
-        parts.append(gather_dims(ctx, shape, list(range(leading + mask_rank, rank)),
-                                 f"{prefix}:{name}"))
-    flattened = _reshape(ctx, source, concat_shapes(ctx, parts, f"{prefix}:{name}"), prefix, name,
-                         "flatten_masked_dims")
+    label = f"{prefix}:{name}"
+    # the kept dims' static sizes stay ints, joined with the -1 into one constant (constants per part would be
+    # folded into another and left unread)
+    items = sizes_of(ctx, source, list(range(leading)), label) + [-1] + \
+        sizes_of(ctx, source, list(range(leading + mask_rank, rank)), label)
+    flattened = _reshape(ctx, source, as_shape_tensor(ctx, items, label), prefix, name, "flatten_masked_dims")
     selected = _slice_rows(ctx, positions, count, prefix, name)
     gather = ctx.net.add_gather(flattened, selected, leading)
     return _named(gather, prefix, name, "gather").get_output(0)
