@@ -90,18 +90,11 @@ def test_classes():
     return {source: coverage._test_classes(source) for source in coverage.TEST_SOURCES}
 
 
-_CONST_SCALAR = ("const_scalar converts to a 0-d constant at once; a consumer that folds it (arange's step 1, read "
-                 "as a fresh [1] constant by linspace_fill's to_1d; slice_dyn's start joined into one shape constant) "
-                 "leaves it unread: needs const / const_scalar frozen by their consumers")
-_RESIZE = ("resize's output shape: the static leading sizes become a constant, then concat_shapes folds the "
-           "all-constant parts into a new constant and leaves the first unread")
 #: subjects with a dead layer whose source is not fixed yet, and why (strict: a fix makes the test say so)
 KNOWN_DEAD = {
-    "DinoReferencePoints (arange / meshgrid)": _CONST_SCALAR,
-    "FpnPooler (nonzero + roi_align + index_put)": _CONST_SCALAR,
-    "WindowPartition (ViTDet pad + partition)": _CONST_SCALAR,
-    "VitPositions (bicubic abs + rel pos)": _RESIZE,
-    "ViT, dynamic resolution (zoo, 224..448)": "interpolate_aa_dyn: " + _RESIZE,
+    "VitPositions (bicubic abs + rel pos)": (
+        "resize's output shape: the static leading sizes are read from shape_of(x), a constant, which gather_dims "
+        "folds into a new constant and leaves unread"),
 }
 
 

@@ -26,6 +26,20 @@ def converts(op_name: str) -> Callable[[Callable], Callable]:
     )
 
 
+def host_int(value: Any) -> Optional[int]:
+    """The int a converter argument holds when it is known while building (a Python int or a 0-d integer host
+    tensor: ``const_scalar``'s value, a frozen ``get_attr``), else None. A converter that folds a known operand
+    reads it here instead of freezing it into a constant layer first, which the fold would leave unread."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.dtype.is_floating_point \
+            and value.dtype != torch.bool:
+        return int(host_read(value, lambda v: v.item()))
+    return None
+
+
 def data_tensor(ctx: Any, value: Any, name: str) -> "trt.ITensor":
     """A data input as an ITensor (frozen constants become constant layers)."""
     if isinstance(value, trt.ITensor):

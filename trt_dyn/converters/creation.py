@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .._trt import trt
-from .common import arg, cast_to, converts, output_dtype, trt_dtype, typed_constant
+from .common import arg, cast_to, converts, host_int, output_dtype, trt_dtype, typed_constant
 from .errors import fail
 from .shape_tensor import (
     assert_differs,
@@ -140,13 +140,14 @@ def _elementwise(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: st
     return pin_float32(ctx, layer).get_output(0)
 
 
-def linspace_fill(ctx: Any, length: "trt.ITensor", start: "trt.ITensor", step: "trt.ITensor",
+def linspace_fill(ctx: Any, length: "trt.ITensor", start: "trt.ITensor", step: Any,
                   name: str) -> "trt.ITensor":
-    """``start + i * step`` for ``i < length`` (0-d int64 length; start/step 0-d of one dtype)."""
+    """``start + i * step`` for ``i < length`` (0-d int64 length; start/step 0-d of one dtype, or an int step with an
+    int64 start)."""
     layer = ctx.net.add_fill((1,), trt.FillOperation.LINSPACE, start.dtype)
     layer.set_input(0, to_1d(ctx, length, name))
     layer.set_input(1, start)
-    layer.set_input(2, to_1d(ctx, step, name))
+    layer.set_input(2, int64_constant(ctx, [step], name) if isinstance(step, int) else to_1d(ctx, step, name))
     name_layer(layer, name, "linspace")
     return pin_float32(ctx, layer).get_output(0)
 
@@ -155,12 +156,16 @@ def linspace_fill(ctx: Any, length: "trt.ITensor", start: "trt.ITensor", step: "
 def convert_arange_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``arange_dyn(start, end, step, dtype, device)`` -> LINSPACE fill of length
     ``max(ceil((end - start) / step), 0)`` (exact integer arithmetic when all three are integers)."""
-    start, end, step = (_number(ctx, target, name, arg(args, kwargs, i, key), key)
-                        for i, key in enumerate(("start", "end", "step")))
+    start, end = (_number(ctx, target, name, arg(args, kwargs, i, key), key) for i, key in enumerate(("start", "end")))
+    raw_step = arg(args, kwargs, 2, "step")
     dtype = trt_dtype(ctx, target, name, output_dtype(ctx, target, name))
-    if isinstance(arg(args, kwargs, 2, "step"), torch.Tensor) and float(arg(args, kwargs, 2, "step")) == 0:
+    if isinstance(raw_step, torch.Tensor) and float(raw_step) == 0:
         raise fail(ctx, target, name, "step must be non-zero")
-    if all(t.dtype == trt.int64 for t in (start, end, step)):
+    # a known integer step stays an int: the arithmetic folds it (a step of 1 divides nothing) and the fill reads it
+    # as its own [1] constant, so no 0-d constant of it is built to be left unread
+    known_step = host_int(raw_step)
+    step = known_step if known_step is not None else _number(ctx, target, name, raw_step, "step")
+    if start.dtype == trt.int64 and end.dtype == trt.int64 and (known_step is not None or step.dtype == trt.int64):
         span = shape_binary(ctx, "sub", end, start, name)
         assert_differs(ctx, step, 0, "arange: step is zero", name)
         length = ceildiv(ctx, span, step, name)
@@ -168,6 +173,8 @@ def convert_arange_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
         assert_compare(ctx, "gt", length, -1,
                        "arange: upper bound and lower bound inconsistent with step sign", name)
         return cast_to(ctx, linspace_fill(ctx, length, start, step, name), dtype, name)
+    if known_step is not None:
+        step = _number(ctx, target, name, raw_step, "step")
     start, end, step = (cast_to(ctx, t, trt.float32, name) for t in (start, end, step))
     count = _elementwise(ctx, _elementwise(ctx, end, start, E.SUB, name), step, E.DIV, name)
     ceil = ctx.net.add_unary(count, trt.UnaryOperation.CEIL)

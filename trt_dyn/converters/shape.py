@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .._trt import trt
 from .common import arg, converts, data_tensor, typed_constant
 from .errors import fail
 from .shape_tensor import (
+    host_tensor,
     ShapeValueError,
     as_shape_tensor,
     cast_int64,
     dim_of,
-    gather_dims,
     int64_constant,
     shape_binary,
     shape_of,
@@ -38,21 +40,6 @@ def convert_sym_size_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
         return dim_of(ctx, tensor, dim, name)
     except ShapeValueError as err:
         raise fail(ctx, target, name, str(err)) from err
-
-
-@converts("sym_sizes_dyn")
-def convert_sym_sizes_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
-    """``sym_sizes_dyn(self, dims)`` -> ``[self.size(d) for d in dims]`` as a 1-d int64: one slice of the shape for
-    evenly spaced dims, the shape itself for all of them in order, constants for static sizes."""
-    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    dims = list(arg(args, kwargs, 1, "dims"))
-    rank = len(tensor.shape)
-    if any(not -rank <= dim < rank for dim in dims):
-        raise fail(ctx, target, name, f"dims {dims} are out of range for rank {rank}")
-    wrapped = [dim % rank for dim in dims]
-    if wrapped == list(range(rank)):
-        return shape_of(ctx, tensor, name)
-    return gather_dims(ctx, shape_of(ctx, tensor, name), wrapped, name)
 
 
 @converts("symint_dyn")
@@ -90,13 +77,17 @@ def convert_const(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "
 
 
 @converts("const_scalar")
-def convert_const_scalar(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
-    """``const_scalar(value)`` -> 0-d int64 for an int, 0-d float32 for a float."""
+def convert_const_scalar(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
+    """``const_scalar(value)`` -> a 0-d int64 host tensor for an int (frozen by its consumers), a 0-d float32
+    constant for a float."""
     value = arg(args, kwargs, 0, "value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(ctx, target, name, f"expected an int or float, got {value!r}")
     if isinstance(value, int):
-        return int64_constant(ctx, value, name)
+        # a host value (as a get_attr constant is), frozen into a layer by the consumer that reads it, at the shape
+        # it reads it: built here, it would stay unread wherever the consumer folds it (an arange step of 1, a
+        # slice start of 0, x + 0) or reads it reshaped (a fresh [1] constant)
+        return host_tensor(value, torch.int64)
     return typed_constant(ctx, value, trt.float32, name)
 
 
@@ -117,5 +108,4 @@ __all__ = [
     "convert_shape_cat_dyn",
     "convert_size_dyn",
     "convert_sym_size_dyn",
-    "convert_sym_sizes_dyn",
 ]

@@ -14,7 +14,7 @@ import torch
 
 from .._hooks import ConverterPriority, converter_decorator
 from .._trt import trt
-from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_constant
+from .common import arg, cast_to, converts, data_tensor, host_int, shape_arg, typed_constant
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
@@ -55,10 +55,11 @@ def _scalar(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITe
         raise fail(ctx, target, name, f"'{what}': {err}") from err
 
 
-def _with_entry(ctx: Any, rank: int, dim: int, entry: "trt.ITensor", others: Any, name: str) -> "trt.ITensor":
-    """A length-``rank`` shape equal to ``others`` (int fill or 1-d shape) except ``entry`` at ``dim``."""
+def _with_entry(ctx: Any, rank: int, dim: int, entry: Any, others: Any, name: str) -> "trt.ITensor":
+    """A length-``rank`` shape equal to ``others`` (int fill or 1-d shape) except ``entry`` (a 0-d size or an int)
+    at ``dim``."""
     parts: List[Any] = []
-    known = constant_value(ctx, entry)
+    known = [entry] if isinstance(entry, int) else constant_value(ctx, entry)
     for position in range(rank):
         if position == dim:
             # a constant entry joins the other ints: one constant for the whole shape, not a constant per run of
@@ -74,7 +75,7 @@ def _with_entry(ctx: Any, rank: int, dim: int, entry: "trt.ITensor", others: Any
     return as_shape_tensor(ctx, parts, name)
 
 
-def slice_along(ctx: Any, tensor: "trt.ITensor", dim: int, start: "trt.ITensor", length: "trt.ITensor",
+def slice_along(ctx: Any, tensor: "trt.ITensor", dim: int, start: Any, length: "trt.ITensor",
                 step: int, name: str) -> "trt.ITensor":
     """Elements ``start, start + step, ...`` (``length`` of them) of ``tensor`` along ``dim``."""
     rank = len(tensor.shape)
@@ -99,7 +100,10 @@ def convert_slice_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) 
     """``slice_dyn(self, dim, start, end, step)`` -> aten.slice bounds (wrap, clamp) + strided slice."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
     dim = _dim(ctx, target, name, tensor, arg(args, kwargs, 1, "dim"))
-    start = _scalar(ctx, target, name, arg(args, kwargs, 2, "start"), "start")
+    raw_start = arg(args, kwargs, 2, "start")
+    # a start known to be 0 (x[..., :n], the common case) needs no wrap and no clamp, and joins the slice's start
+    # shape as an int: made a 0-d constant first, it would be left unread there
+    start = 0 if host_int(raw_start) == 0 else _scalar(ctx, target, name, raw_start, "start")
     end = _scalar(ctx, target, name, arg(args, kwargs, 3, "end"), "end")
     step = arg(args, kwargs, 4, "step", 1)
     if not isinstance(step, int) or step <= 0:
@@ -109,10 +113,12 @@ def convert_slice_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) 
     return slice_along(ctx, tensor, dim, start, length, step, name)
 
 
-def _aten_slice_bounds(ctx: Any, size: "trt.ITensor", start: "trt.ITensor", end: "trt.ITensor", step: int,
+def _aten_slice_bounds(ctx: Any, size: "trt.ITensor", start: Any, end: "trt.ITensor", step: int,
                        name: str):
-    """(first index, element count) of aten's ``slice(start, end, step)`` along a dim of ``size``."""
-    start = shape_clamp(ctx, _wrap_negative(ctx, start, size, name), 0, size, name)
+    """(first index, element count) of aten's ``slice(start, end, step)`` along a dim of ``size`` (``start`` may be
+    the int 0, which is its own first index)."""
+    if not (isinstance(start, int) and start == 0):
+        start = shape_clamp(ctx, _wrap_negative(ctx, start, size, name), 0, size, name)
     end = shape_clamp(ctx, _wrap_negative(ctx, end, size, name), 0, size, name)
     length = shape_binary(ctx, "max", ceildiv(ctx, shape_binary(ctx, "sub", end, start, name), step, name), 0, name)
     return start, length
