@@ -37,6 +37,7 @@ from .shape_tensor import (
     dim_of,
     shape_compare,
     gather_dims,
+    leading_then,
     int64_constant,
     name_layer,
     pin_float32,
@@ -132,10 +133,10 @@ def _nearest(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", in_shape: "trt.ITe
     (measured: aten's CPU kernel applies the scale then too).
 
     Exact by construction, in few layers: the scales of all axes come from one division of the float sizes;
-    each axis's ``dst * scale`` is one float LINSPACE fill (``alpha + beta * index`` with alpha 0 and beta the
-    scale: one float32 product, as aten's); ``floor`` is the float -> int64 cast (TensorRT's cast truncates,
-    the same for these non-negative values). The ``min`` is left out on the axes without a given scale when the
-    output sizes are known to be at most 2**22 (see :data:`_NEAREST_UNCLAMPED`)."""
+    ``dst * scale`` of all axes is one float LINSPACE fill over the output's spatial shape (see
+    :func:`_scaled_indices`); ``floor`` is the float -> int64 cast (TensorRT's cast truncates, the same for these
+    non-negative values). The ``min`` is left out on the axes without a given scale when the output sizes are
+    known to be at most 2**22 (see :data:`_NEAREST_UNCLAMPED`)."""
     spatial = len(scales)
     in_sizes = gather_dims(ctx, in_shape, list(range(2, 2 + spatial)), name)
     ratio = None
@@ -146,16 +147,39 @@ def _nearest(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", in_shape: "trt.ITe
     # a given scale is not in / out: its source index can pass the last pixel whatever the sizes
     clamped = [scale is not None or not bounded for scale in scales]
     last = shape_binary(ctx, "sub", in_sizes, 1, name) if any(clamped) else None
-    start = typed_constant(ctx, 0.0, trt.float32, name)
-    for position, scale in enumerate(scales):
+    steps = ratio if all(scale is None for scale in scales) else concat_shapes(ctx, [
+        _f32(ctx, 1.0 / scale, name) if scale is not None else gather_dims(ctx, ratio, [position], name)
+        for position, scale in enumerate(scales)], name)
+    for position, source in enumerate(_scaled_indices(ctx, size, steps, name)):
         axis_name = f"{name}/axis{2 + position}"
-        step = _f32(ctx, 1.0 / scale, axis_name) if scale is not None else gather_dims(ctx, ratio, [position], axis_name)
-        source = linspace_fill(ctx, gather_dims(ctx, size, [position], axis_name), start, step, axis_name)
         index = cast_to(ctx, source, trt.int64, axis_name)
         if clamped[position]:
             index = shape_binary(ctx, "min", index, gather_dims(ctx, last, [position], axis_name), axis_name)
         x = _gather(ctx, x, index, 2 + position, axis_name)
     return x
+
+
+def _scaled_indices(ctx: Any, size: "trt.ITensor", steps: "trt.ITensor", name: str) -> List["trt.ITensor"]:
+    """``[dst * steps[p] for dst < size[p]]`` (float32) for each axis ``p``: one LINSPACE fill over the whole
+    ``size`` with alpha 0 and beta ``steps`` holds ``sum_p steps[p] * i_p``; along axis ``p`` with the other
+    indices 0 that is ``steps[p] * i_p`` plus exact zeros, one float32 product as aten's, however the sum is
+    ordered. Each axis's line is read by gathering index 0 of the others (sizes are >= 1: asserted)."""
+    layer = ctx.net.add_fill((1,), trt.FillOperation.LINSPACE, trt.float32)
+    layer.set_input(0, size)
+    layer.set_input(1, typed_constant(ctx, 0.0, trt.float32, name))
+    layer.set_input(2, steps)
+    name_layer(layer, name, "linspace")
+    grid = pin_float32(ctx, layer).get_output(0)
+    spatial = size.shape[0]
+    first = int64_constant(ctx, 0, name)
+    lines = []
+    for position in range(spatial):
+        line = grid
+        for other in reversed(range(spatial)):  # from the last axis: the earlier ones keep their numbers
+            if other != position:
+                line = _gather(ctx, line, first, other, f"{name}/axis{2 + position}")
+        lines.append(line)
+    return lines
 
 
 def _source_coordinate(ctx: Any, geometry: _Axis, scale: Optional[float], align_corners: bool, cubic: bool,
@@ -246,9 +270,8 @@ def _resize_layer(ctx: Any, x: "trt.ITensor", size: "trt.ITensor", mode: str, al
     and these modes are continuous in the coordinate, so by float rounding only; nearest is not (one ulp
     picks another pixel) and keeps aten's exact float32 formula with gathers, as do explicit scales, which
     ``IResizeLayer`` cannot take together with a run-time size."""
-    leading = gather_dims(ctx, shape_of(ctx, x, name), [0, 1], name)
     layer = ctx.net.add_resize(x)
-    layer.set_input(1, concat_shapes(ctx, [leading, size], name))
+    layer.set_input(1, leading_then(ctx, x, 2, size, name))
     layer.resize_mode = trt.InterpolationMode.CUBIC if mode == "bicubic" else trt.InterpolationMode.LINEAR
     if align_corners:
         layer.coordinate_transformation = trt.ResizeCoordinateTransformation.ALIGN_CORNERS

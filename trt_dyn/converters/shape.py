@@ -18,6 +18,7 @@ from .shape_tensor import (
     as_shape_tensor,
     cast_int64,
     dim_of,
+    gather_dims,
     int64_constant,
     shape_binary,
     shape_of,
@@ -40,6 +41,21 @@ def convert_sym_size_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
         return dim_of(ctx, tensor, dim, name)
     except ShapeValueError as err:
         raise fail(ctx, target, name, str(err)) from err
+
+
+@converts("sym_sizes_dyn")
+def convert_sym_sizes_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
+    """``sym_sizes_dyn(self, dims)`` -> ``[self.size(d) for d in dims]`` as a 1-d int64: one slice of the shape for
+    evenly spaced dims, the shape itself for all of them in order, constants for static sizes."""
+    tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
+    dims = list(arg(args, kwargs, 1, "dims"))
+    rank = len(tensor.shape)
+    if any(not -rank <= dim < rank for dim in dims):
+        raise fail(ctx, target, name, f"dims {dims} are out of range for rank {rank}")
+    wrapped = [dim % rank for dim in dims]
+    if wrapped == list(range(rank)):
+        return shape_of(ctx, tensor, name)
+    return gather_dims(ctx, shape_of(ctx, tensor, name), wrapped, name)
 
 
 @converts("symint_dyn")
@@ -108,4 +124,5 @@ __all__ = [
     "convert_shape_cat_dyn",
     "convert_size_dyn",
     "convert_sym_size_dyn",
+    "convert_sym_sizes_dyn",
 ]
