@@ -91,11 +91,7 @@ def test_classes():
 
 
 #: subjects with a dead layer whose source is not fixed yet, and why (strict: a fix makes the test say so)
-KNOWN_DEAD = {
-    "VitPositions (bicubic abs + rel pos)": (
-        "resize's output shape: the static leading sizes are read from shape_of(x), a constant, which gather_dims "
-        "folds into a new constant and leaves unread"),
-}
+KNOWN_DEAD: dict = {}
 
 
 @pytest.mark.parametrize("subject", [

@@ -297,9 +297,18 @@ def test_shape_entries_are_tracked_static_ones_are_constants_and_a_rebuilt_shape
     reversed_ = st.concat_shapes(ctx, [w, st.int64_constant(ctx, [3], "c"), n], "reversed")
     partial = st.concat_shapes(ctx, [n, st.int64_constant(ctx, [3], "c")], "partial")
     assert _layer_types(network).count("CONCATENATION") == 3
-    for out in [shape, mixed, reversed_, partial]:
+    # a static tensor's sizes are ints until frozen with the rest: no constant of their own that goes unread
+    z = network.add_input("z", trt.float32, (2, 3, 4))
+    count = len(_layer_types(network))
+    resized = st.leading_then(ctx, z, 2, w, "z_resized")
+    assert _layer_types(network)[count:] == ["CONSTANT", "CONCATENATION"]
+    assert st.constant_value(ctx, st.leading_then(ctx, z, 2, st.int64_constant(ctx, [7], "seven"), "z7")) == [2, 3, 7]
+    assert st.constant_value(ctx, st.as_shape_tensor(ctx, [1, 1, *st.shape_items(ctx, z, "z")], "z5")) == [1, 1, 2, 3, 4]
+    assert _layer_types(network)[count + 2:] == ["CONSTANT"] * 3  # [7], [2, 3, 7], [1, 1, 2, 3, 4]
+    assert st.shape_items(ctx, x, "x") == [shape]
+    for out in [shape, mixed, reversed_, partial, resized]:
         network.mark_output(out)
     for dims, other in [((1, 3, 2), (4, 3, 1)), ((7, 3, 10), (2, 3, 5)), ((2, 3, 5), (9, 3, 9))]:
-        got = [t.tolist() for t in execute_network(network, {"x": torch.randn(dims), "y": torch.randn(other)},
-                                                   cache=False).values()]
-        assert got == [list(dims), [other[0], 3, dims[2]], [dims[2], 3, dims[0]], [dims[0], 3]]
+        feeds = {"x": torch.randn(dims), "y": torch.randn(other), "z": torch.randn(2, 3, 4)}
+        got = [t.tolist() for t in execute_network(network, feeds, cache=False).values()]
+        assert got == [list(dims), [other[0], 3, dims[2]], [dims[2], 3, dims[0]], [dims[0], 3], [2, 3, dims[2]]]

@@ -32,6 +32,8 @@ from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_consta
 from .creation import linspace_fill
 from .errors import fail
 from .shape_tensor import (
+    as_shape_tensor,
+    shape_items,
     assert_compare,
     concat_shapes,
     dim_of,
@@ -439,8 +441,7 @@ def _antialiased(ctx: Any, target: Any, name: str, x: Any, size: Any, mode: str,
         geometry = _Axis(ctx, gather_dims(ctx, size, axis - 2, axis_name), dim_of(ctx, x, axis, axis_name), axis_name)
         weights = _aa_weights(ctx, geometry, mode, axis_name)
         matrix = ctx.net.add_shuffle(weights)  # (1, 1, out, in): broadcast over batch and channels
-        matrix.set_input(1, concat_shapes(ctx, [int64_constant(ctx, [1, 1], axis_name),
-                                                shape_of(ctx, weights, axis_name)], axis_name))
+        matrix.set_input(1, as_shape_tensor(ctx, [1, 1, *shape_items(ctx, weights, axis_name)], axis_name))
         name_layer(matrix, axis_name, "aa_rank4")
         matrices.append(matrix.get_output(0))
     M = trt.MatrixOperation

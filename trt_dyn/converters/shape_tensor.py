@@ -341,7 +341,10 @@ def as_shape_tensor(ctx: Any, value: ShapeLike, name: str) -> "trt.ITensor":
             f"{name}: cannot use {type(value).__name__} {value!r} as a shape; expected ints, "
             "integer tensors or ITensors"
         )
-    rebuilt = _rebuilt_shape(ctx, _item_entries(ctx, value), name)
+    known = _item_entries(ctx, value)
+    if known is not None and all(_is_int(entry) for entry in known):
+        return int64_constant(ctx, list(known), name)  # one constant, not one per run of ints and a fold of them
+    rebuilt = _rebuilt_shape(ctx, known, name)
     if rebuilt is not None:
         return rebuilt  # before any constant for the static sizes is made, which would go unused
     parts: List["trt.ITensor"] = []
@@ -436,13 +439,25 @@ def _joined_entries(ctx: Any, parts: Sequence["trt.ITensor"]) -> Optional[Tuple[
 def leading_then(ctx: Any, tensor: "trt.ITensor", count: int, tail: "trt.ITensor", name: str) -> "trt.ITensor":
     """``tensor``'s first ``count`` sizes followed by the 1-d shape value ``tail``: a resize's output shape. When
     that is some tensor's whole shape (``tail`` read from it, the leading sizes equal to its own in the profile),
-    it is that shape and no layer is added, not even for the leading sizes."""
+    it is that shape and no layer is added, not even for the leading sizes; static leading sizes are frozen together
+    with ``tail`` (one constant when it is constant too), never into a constant of their own that goes unread."""
+    leading = _static_entries(tensor)[:count]
+    if all(_is_int(entry) for entry in leading):
+        return as_shape_tensor(ctx, [*leading, tail], name)
     known = entries(ctx, tail)
     if known is not None:
-        rebuilt = _rebuilt_shape(ctx, _static_entries(tensor)[:count] + known, name)
+        rebuilt = _rebuilt_shape(ctx, leading + known, name)
         if rebuilt is not None:
             return rebuilt
     return concat_shapes(ctx, [gather_dims(ctx, shape_of(ctx, tensor, name), list(range(count)), name), tail], name)
+
+
+def shape_items(ctx: Any, tensor: "trt.ITensor", name: str) -> List[Any]:
+    """``tensor``'s shape as items of an :func:`as_shape_tensor` list: its sizes as ints when all are static (frozen
+    together with the other items, so no constant of its own goes unread), else its shape tensor."""
+    if all(size >= 0 for size in tensor.shape):
+        return [int(size) for size in tensor.shape]
+    return [shape_of(ctx, tensor, name)]
 
 
 def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
