@@ -92,6 +92,17 @@ def convert_const(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "
     return int64_constant(ctx, [int(v) for v in values], name)
 
 
+def _only_trt_dyn_users(ctx: Any) -> bool:
+    """Whether every user of the node being converted is a trt_dyn op: those freeze a host value through
+    shape_tensor's memo (one constant per value and shape on the network); torch_tensorrt's converters and the
+    graph output would each freeze their own copy, so for them the one shared constant is built here."""
+    node = getattr(ctx, "current_node", None)
+    if node is None:
+        return False
+    return all(isinstance(user.target, torch._ops.OpOverload) and user.target.namespace == "trt_dyn"
+               for user in node.users)
+
+
 @converts("const_scalar")
 def convert_const_scalar(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
     """``const_scalar(value)`` -> a 0-d int64 host tensor for an int (frozen by its consumers), a 0-d float32
@@ -99,11 +110,13 @@ def convert_const_scalar(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
     value = arg(args, kwargs, 0, "value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(ctx, target, name, f"expected an int or float, got {value!r}")
-    if isinstance(value, int):
+    if isinstance(value, int) and _only_trt_dyn_users(ctx):
         # a host value (as a get_attr constant is), frozen into a layer by the consumer that reads it, at the shape
         # it reads it: built here, it would stay unread wherever the consumer folds it (an arange step of 1, a
         # slice start of 0, x + 0) or reads it reshaped (a fresh [1] constant)
         return host_tensor(value, torch.int64)
+    if isinstance(value, int):
+        return int64_constant(ctx, value, name)
     return typed_constant(ctx, value, trt.float32, name)
 
 
