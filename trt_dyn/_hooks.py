@@ -28,6 +28,7 @@ hook                                       what it touches                      
 :func:`narrow_item_folding`                ``fold_get_attr_item_calls._remove_identity_ops``    ``lowering.torch_compile``
 :func:`after_placeholder`                  ``TRTInterpreter.placeholder`` (wrapped),            ``converters.selection``
                                            ``_cur_node``
+:func:`converting_node`                    ``ConversionContext.current_node``                   ``converters/*``
 :func:`interpreter_replaced`               ``_conversion.TRTInterpreter`` (subclassed, swapped  ``build``
                                            for the block)
 :func:`segments_converted_by`              ``_compiler.convert_module`` / ``to_torch_device``   ``testing.compile_cpu``,
@@ -277,6 +278,12 @@ def after_placeholder(callback: Callable[[Any, Optional[torch.fx.Node], Any], No
 
     placeholder._trt_dyn_callbacks = callbacks  # type: ignore[attr-defined]
     interpreter.placeholder = placeholder
+
+
+def converting_node(ctx: Any) -> Optional[torch.fx.Node]:
+    """The FX node whose converter is running: ``ConversionContext.current_node``, which ``TRTInterpreter.call_function``
+    sets before each call; None on a context built by hand (the shape-tensor unit tests build networks directly)."""
+    return getattr(ctx, "current_node", None)
 
 
 def optimization_profiles(interpreter: Any) -> list:
@@ -657,6 +664,7 @@ ASSUMPTIONS: List[Assumption] = [
     Assumption("the interpreter sets _cur_node before converting a node", _INTERPRETER,
                lambda: None if "_cur_node" in inspect.getsource(_module(_INTERPRETER).TRTInterpreter.run_node)
                else "TRTInterpreter.run_node no longer sets self._cur_node"),
+    Assumption("converters see their node as ctx.current_node", _INTERPRETER, lambda: _current_node_is_set()),
     Assumption("the interpreter has the methods the recording subclass overrides", _INTERPRETER,
                lambda: _interpreter_methods()),
     Assumption("interpret_module_to_result instantiates the module-global TRTInterpreter", _CONVERSION,
@@ -736,6 +744,17 @@ def _interpreter_methods() -> Optional[str]:
         return f"TRTInterpreter has no {missing}"
     if "clear_cpu_weights_reference_holder" not in inspect.getsource(interpreter):
         return "TRTInterpreter no longer calls ctx.clear_cpu_weights_reference_holder (weights kept alive for reading)"
+    return None
+
+
+def _current_node_is_set() -> Optional[str]:
+    import dataclasses
+
+    context = _module("torch_tensorrt.dynamo.conversion._ConversionContext").ConversionContext
+    if "current_node" not in {field.name for field in dataclasses.fields(context)}:
+        return "ConversionContext has no field current_node"
+    if "ctx.current_node" not in inspect.getsource(_module(_INTERPRETER).TRTInterpreter.call_function):
+        return "TRTInterpreter.call_function no longer sets ctx.current_node before calling the converter"
     return None
 
 

@@ -12,6 +12,7 @@ from typing import Any, Tuple
 
 import torch
 
+from .._hooks import converting_node
 from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, typed_constant
 from .errors import fail
@@ -27,7 +28,7 @@ def _traced_rank(ctx: Any, result: "trt.ITensor", name: str) -> "trt.ITensor":
     the graph has a 0-d one; PyTorch broadcasting then still yields 0-d, so the output is
     reshaped back to 0-d rather than leaking a ``[1]``.
     """
-    node = getattr(ctx, "current_node", None)
+    node = converting_node(ctx)
     value = node.meta.get("val") if node is not None else None
     if isinstance(value, torch.Tensor) and value.dim() == 0 and len(result.shape) == 1:
         return to_scalar(ctx, result, name)

@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .._hooks import ConverterPriority, converter_decorator, get_trt_tensor
+from .._hooks import ConverterPriority, converter_decorator, converting_node, get_trt_tensor
 from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
 from ..lowering.toolbox import argument as arg  # converters say arg(args, kwargs, 1, "dim")
 from .errors import fail
@@ -56,7 +56,7 @@ def trt_dtype(ctx: Any, target: Any, name: str, dtype: torch.dtype) -> "trt.Data
 
 def output_dtype(ctx: Any, target: Any, name: str, fallback: Optional[torch.dtype] = None) -> torch.dtype:
     """dtype of the node's (first) output as traced: the op's own dtype inference, no guessing."""
-    node = getattr(ctx, "current_node", None)
+    node = converting_node(ctx)
     value = node.meta.get("val") if node is not None else None
     if isinstance(value, (list, tuple)) and value:
         value = value[0]

@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import torch
 
+from .._hooks import converting_node
 from ..lowering.toolbox import source_location
 
 
@@ -44,7 +45,7 @@ def find_converter_error(error: Optional[BaseException]) -> Optional[ConverterEr
 
 def fail(ctx: Any, target: Any, name: str, message: str) -> ConverterError:
     """Build the error for the node being converted; use as ``raise fail(ctx, target, name, msg)``."""
-    node = getattr(ctx, "current_node", None)
+    node = converting_node(ctx)
     op = str(target) if target is not None else "<unknown op>"
     node_name = node.name if node is not None else name
     return ConverterError(op, node_name, node_source_line(node), message)

@@ -55,7 +55,7 @@ import torchvision  # noqa: F401  (registers torch.ops.torchvision.roi_align)
 from .._trt import trt
 from .errors import fail
 from .shape_tensor import name_layer
-from .._hooks import converter_decorator
+from .._hooks import converter_decorator, converting_node
 
 LAYER_PREFIX = "roi_align["
 ROI_ALIGN_OP = torch.ops.torchvision.roi_align.default
@@ -427,7 +427,7 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
 def convert_roi_align(ctx: Any, target: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], name: str):
     """torchvision::roi_align -> native TensorRT layers (see the module docstring for semantics)."""
     features, rois, scale, pooled_h, pooled_w, sampling_ratio, aligned = _check_args(ctx, target, args, kwargs, name)
-    node = getattr(ctx, "current_node", None)
+    node = converting_node(ctx)
     g = _Net(ctx, node.name if node is not None else name.lstrip("/"))
     channels = features.shape[1]
     # (B, C, H, W) -> (B*H*W, C) table: one row per pixel, so a corner is one row gather.

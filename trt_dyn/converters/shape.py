@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .._hooks import converting_node
 from .._trt import trt
 from .common import arg, converts, data_tensor, typed_constant
 from .errors import fail
@@ -96,7 +97,7 @@ def _only_trt_dyn_users(ctx: Any) -> bool:
     """Whether every user of the node being converted is a trt_dyn op: those freeze a host value through
     shape_tensor's memo (one constant per value and shape on the network); torch_tensorrt's converters and the
     graph output would each freeze their own copy, so for them the one shared constant is built here."""
-    node = getattr(ctx, "current_node", None)
+    node = converting_node(ctx)
     if node is None:
         return False
     return all(isinstance(user.target, torch._ops.OpOverload) and user.target.namespace == "trt_dyn"
