@@ -22,6 +22,7 @@ from .shape_tensor import (
     assert_compare,
     as_shape_tensor,
     cast_int64,
+    host_read,
     int64_constant,
     name_layer,
     pin_float32,
@@ -122,8 +123,8 @@ def _number(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITe
         if value.dim() != 0:
             raise fail(ctx, target, name, f"'{what}' must be 0-d, got shape {tuple(value.shape)}")
         if value.dtype.is_floating_point:
-            return typed_constant(ctx, float(value), trt.float32, f"{name}/{what}")
-        return int64_constant(ctx, int(value), f"{name}/{what}")
+            return typed_constant(ctx, host_read(value, float), trt.float32, f"{name}/{what}")
+        return int64_constant(ctx, host_read(value, int), f"{name}/{what}")
     if not isinstance(value, trt.ITensor):
         raise fail(ctx, target, name, f"'{what}' must be a 0-d shape tensor, got {type(value).__name__}")
     if value.dtype in (trt.float32, trt.float16, trt.bfloat16):
@@ -159,7 +160,7 @@ def convert_arange_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
     start, end = (_number(ctx, target, name, arg(args, kwargs, i, key), key) for i, key in enumerate(("start", "end")))
     raw_step = arg(args, kwargs, 2, "step")
     dtype = trt_dtype(ctx, target, name, output_dtype(ctx, target, name))
-    if isinstance(raw_step, torch.Tensor) and float(raw_step) == 0:
+    if isinstance(raw_step, torch.Tensor) and host_read(raw_step, float) == 0:
         raise fail(ctx, target, name, "step must be non-zero")
     # a known integer step stays an int: the arithmetic folds it (a step of 1 divides nothing) and the fill reads it
     # as its own [1] constant, so no 0-d constant of it is built to be left unread

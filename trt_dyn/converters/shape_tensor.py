@@ -208,6 +208,12 @@ def host_read(tensor: torch.Tensor, read: Callable[[torch.Tensor], Any]) -> Any:
         return read(tensor)
 
 
+def inside_fake_mode() -> bool:
+    """Whether a FakeTensorMode is active: torch_tensorrt's torch.compile backend converts inside one, where reading
+    a host tensor (``int(t)``, ``t == 0``) raises unless it goes through :func:`host_read`."""
+    return torch._C._get_dispatch_mode(torch._C._TorchDispatchModeKey.FAKE) is not None
+
+
 def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "trt.ITensor":
     """An int64 constant: 0-d for a Python int, 1-d for a list (empty lists allowed)."""
     from .._hooks import create_constant
@@ -314,7 +320,8 @@ def _frozen_ints(value: Any, name: str) -> Optional[List[int]]:
     if _is_int(value):
         return [int(value)]
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+        # inside torch_tensorrt's fake mode (the torch.compile backend) a host tensor is read outside it
+        array = host_read(value, lambda t: t.detach().cpu().numpy()) if isinstance(value, torch.Tensor) else value
         if array.dtype.kind not in "iub":
             raise ShapeValueError(f"{name}: shape constant must be integer, got {array.dtype}")
         if array.ndim > 1:
