@@ -86,7 +86,7 @@ def _check_divisor(ctx: Any, target: Any, name: str, divisor: Any, divides: bool
     divisor gets an assertion (shapes making it zero are refused by TensorRT)."""
     if not divides:
         return
-    if isinstance(divisor, torch.Tensor) and bool((divisor == 0).any()):
+    if isinstance(divisor, torch.Tensor) and host_read(divisor, lambda d: bool((d == 0).any())):
         raise fail(ctx, target, name, "division by a constant zero")
     if isinstance(divisor, trt.ITensor) and divisor.dtype in (trt.int64, trt.int32):
         assert_differs(ctx, cast_to(ctx, divisor, trt.int64, name), 0, f"{target}: integer division by zero", name)

@@ -36,7 +36,7 @@ from .compaction import (  # noqa: F401  (FALLBACK_PREFIXES, count_fallback_laye
     topk_dynamic_k,
 )
 from .errors import fail
-from .shape_tensor import as_shape_tensor
+from .shape_tensor import as_shape_tensor, host_read
 
 _log = logging.getLogger("trt_dyn.data_dependent")
 
@@ -221,7 +221,7 @@ def _register_topk_dyn() -> None:
         largest = kwargs.get("largest", True if largest is None else largest)
         source = _itensor(ctx, source, f"{name}_self")
         if isinstance(k, torch.Tensor) and k.numel() == 1:
-            k = int(k.reshape(()).item())
+            k = int(host_read(k, lambda t: t.reshape(()).item()))
         if isinstance(k, int) and k > TOPK_MAX_K:
             raise fail(ctx, target, name, f"k={k} exceeds TensorRT's TopK limit of {TOPK_MAX_K}")
         if isinstance(k, trt.ITensor) and len(k.shape) > 1:

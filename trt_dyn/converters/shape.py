@@ -15,7 +15,6 @@ from .common import arg, converts, data_tensor, typed_constant
 from .errors import fail
 from .shape_tensor import (
     host_tensor,
-    inside_fake_mode,
     ShapeValueError,
     as_shape_tensor,
     cast_int64,
@@ -112,11 +111,11 @@ def convert_const_scalar(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
     value = arg(args, kwargs, 0, "value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(ctx, target, name, f"expected an int or float, got {value!r}")
-    if isinstance(value, int) and _only_trt_dyn_users(ctx) and not inside_fake_mode():
+    if isinstance(value, int) and _only_trt_dyn_users(ctx):
         # a host value (as a get_attr constant is), frozen into a layer by the consumer that reads it, at the shape
         # it reads it: built here, it would stay unread wherever the consumer folds it (an arange step of 1, a
-        # slice start of 0, x + 0) or reads it reshaped (a fresh [1] constant); not inside the torch.compile backend's fake
-        # mode, where the consumers that read such a value directly (a divisor's zero check, arange's step) would raise
+        # slice start of 0, x + 0) or reads it reshaped (a fresh [1] constant); consumers read it with host_read, which
+        # also works inside the torch.compile backend's fake mode
         return host_tensor(value, torch.int64)
     if isinstance(value, int):
         return int64_constant(ctx, value, name)

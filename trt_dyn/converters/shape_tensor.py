@@ -208,12 +208,6 @@ def host_read(tensor: torch.Tensor, read: Callable[[torch.Tensor], Any]) -> Any:
         return read(tensor)
 
 
-def inside_fake_mode() -> bool:
-    """Whether a FakeTensorMode is active: torch_tensorrt's torch.compile backend converts inside one, where reading
-    a host tensor (``int(t)``, ``t == 0``) raises unless it goes through :func:`host_read`."""
-    return torch._C._get_dispatch_mode(torch._C._TorchDispatchModeKey.FAKE) is not None
-
-
 def int64_constant(ctx: Any, values: Union[int, Sequence[int]], name: str) -> "trt.ITensor":
     """An int64 constant: 0-d for a Python int, 1-d for a list (empty lists allowed)."""
     from .._hooks import create_constant
