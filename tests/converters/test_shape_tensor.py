@@ -1,5 +1,7 @@
 """as_shape_tensor and the small shape helpers, on a hand-built network run by the CPU executor."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -312,3 +314,44 @@ def test_shape_entries_are_tracked_static_ones_are_constants_and_a_rebuilt_shape
         feeds = {"x": torch.randn(dims), "y": torch.randn(other), "z": torch.randn(2, 3, 4)}
         got = [t.tolist() for t in execute_network(network, feeds, cache=False).values()]
         assert got == [list(dims), [other[0], 3, dims[2]], [dims[2], 3, dims[0]], [dims[0], 3], [2, 3, dims[2]]]
+
+
+def test_shape_items_are_ints_when_static_else_one_read_of_the_shape():
+    """shape_items: static sizes as ints (no layer at all, not even a SHAPE layer a fold would leave unread), all dims
+    in order as the shape itself, other dims as one slice / gather of it; negative dims wrap; dims out of range are
+    refused naming the dims and the rank."""
+    builder, network, ctx, x = _network()
+    z = network.add_input("z", trt.float32, (2, 3, 4))
+    assert st.shape_items(ctx, z, "z") == [2, 3, 4]
+    assert st.shape_items(ctx, z, "z", [-1, 0]) == [4, 2]
+    assert st.shape_items(ctx, x, "x", [1, -2]) == [3, 3]       # x's static dim, read from no shape layer
+    assert st.shape_items(ctx, x, "x", []) == []
+    assert _layer_types(network) == []
+    shape = st.shape_of(ctx, x, "s")
+    assert st.shape_items(ctx, x, "x") == [shape]
+    assert st.shape_items(ctx, x, "x", [-3, 1, -1]) == [shape]  # all of them in order: the shape itself
+    before = len(_layer_types(network))
+    (last,) = st.shape_items(ctx, x, "x", [-1])
+    (outer,) = st.shape_items(ctx, x, "x", [0, 2])
+    (backwards,) = st.shape_items(ctx, x, "x", [2, -3])
+    (with_static,) = st.shape_items(ctx, x, "x", [1, 0])
+    (uneven,) = st.shape_items(ctx, x, "x", [2, 0, -2])
+    # evenly spaced dims (backwards too) are one slice, others one gather by an index constant
+    assert _layer_types(network)[before:] == ["SLICE"] * 4 + ["CONSTANT", "GATHER"]
+    assert [tuple(item.shape) for item in (last, outer, backwards, with_static, uneven)] == \
+        [(1,), (2,), (2,), (2,), (3,)]
+    for dims in ([3], [0, -4]):
+        with pytest.raises(st.ShapeValueError, match=re.escape(f"x: dims {dims} are out of range for rank 3")):
+            st.shape_items(ctx, x, "x", dims)
+    frozen = [st.as_shape_tensor(ctx, [1, *st.shape_items(ctx, x, "x", dims), -1], f"f{i}")
+              for i, dims in enumerate(([2], [0, 2], [2, -3], [1, 0], [1], None))]
+    for tensor in (last, outer, backwards, with_static, uneven, *frozen):
+        network.mark_output(tensor)
+    for dims in [(1, 3, 2), (4, 3, 9), (6, 3, 5)]:
+        data = torch.randn(dims)
+        size = data.shape  # eager's sizes, read by indexing as torch does
+        feeds = {"x": data, "z": torch.randn(2, 3, 4)}
+        got = [t.tolist() for t in execute_network(network, feeds, cache=False).values()]
+        assert got == [[size[-1]], [size[0], size[2]], [size[2], size[-3]], [size[1], size[0]], [size[2], size[0], size[-2]],
+                       [1, size[2], -1], [1, size[0], size[2], -1], [1, size[2], size[-3], -1],
+                       [1, size[1], size[0], -1], [1, 3, -1], [1, *size, -1]]

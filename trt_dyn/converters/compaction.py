@@ -38,6 +38,7 @@ from .shape_tensor import (
     shape_compare,
     shape_decided,
     shape_not,
+    shape_items,
     shape_of,
     shape_or,
     to_1d,
@@ -103,25 +104,13 @@ def _arange(ctx: Any, length_1d: Any, prefix: str, name: str) -> Any:
     return _named(layer, prefix, name, "arange").get_output(0)
 
 
-def sizes_of(ctx: Any, tensor: Any, dims: List[int], label: str) -> List[Any]:
-    """Sizes ``dims`` of ``tensor`` as items for :func:`as_shape_tensor`: the ints when all are static, else one read
-    of the shape. Static sizes read through ``shape_of`` would be a SHAPE layer (or a constant) the fold to ints
-    leaves unread."""
-    static = [int(tensor.shape[dim]) for dim in dims]
-    if all(size >= 0 for size in static):
-        return static
-    if dims == list(range(len(tensor.shape))):
-        return [shape_of(ctx, tensor, label)]  # all of them: the shape itself, no slice of it
-    return [gather_dims(ctx, shape_of(ctx, tensor, label), dims, label)]
-
-
 def _slice_rows(ctx: Any, tensor: Any, rows_1d: Any, prefix: str, name: str) -> Any:
     """``tensor[:rows]`` along axis 0 (rows an int64 ``[1]`` tensor, other axes kept)."""
     rank = len(tensor.shape)
     size = rows_1d
     if rank > 1:
         label = f"{prefix}:{name}"
-        size = as_shape_tensor(ctx, [rows_1d] + sizes_of(ctx, tensor, list(range(1, rank)), label), label)
+        size = as_shape_tensor(ctx, [rows_1d] + shape_items(ctx, tensor, label, list(range(1, rank))), label)
     layer = ctx.net.add_slice(tensor, (0,) * rank, (0,) * rank, (1,) * rank)
     layer.set_input(2, size)
     return _named(layer, prefix, name, "slice_rows").get_output(0)
@@ -217,7 +206,7 @@ def unravel_positions(ctx: Any, positions: Any, source: Any, rank: int, prefix: 
     stride: Optional[Any] = None
     label = f"{prefix}:{name}"
     for dim in reversed(range(rank)):
-        size = as_shape_tensor(ctx, sizes_of(ctx, source, [dim], label), label)
+        size = as_shape_tensor(ctx, shape_items(ctx, source, label, [dim]), label)
         quotient = positions
         if stride is not None:
             quotient = _elementwise(ctx, positions, stride, trt.ElementWiseOperation.FLOOR_DIV,

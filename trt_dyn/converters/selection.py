@@ -32,11 +32,10 @@ from .compaction import (  # noqa: F401  (FALLBACK_PREFIXES, count_fallback_laye
     masked_put,
     nonzero_bounded_layers,
     nonzero_exact,
-    sizes_of,
     topk_dynamic_k,
 )
 from .errors import fail
-from .shape_tensor import as_shape_tensor, host_read
+from .shape_tensor import as_shape_tensor, host_read, shape_items
 
 _log = logging.getLogger("trt_dyn.data_dependent")
 
@@ -143,8 +142,8 @@ def convert_mask_index(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
     label = f"{prefix}:{name}"
     # the kept dims' static sizes stay ints, joined with the -1 into one constant (constants per part would be
     # folded into another and left unread)
-    items = sizes_of(ctx, source, list(range(leading)), label) + [-1] + \
-        sizes_of(ctx, source, list(range(leading + mask_rank, rank)), label)
+    items = shape_items(ctx, source, label, list(range(leading))) + [-1] + \
+        shape_items(ctx, source, label, list(range(leading + mask_rank, rank)))
     flattened = _reshape(ctx, source, as_shape_tensor(ctx, items, label), prefix, name, "flatten_masked_dims")
     selected = _slice_rows(ctx, positions, count, prefix, name)
     gather = ctx.net.add_gather(flattened, selected, leading)

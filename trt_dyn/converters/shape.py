@@ -19,9 +19,9 @@ from .shape_tensor import (
     as_shape_tensor,
     cast_int64,
     dim_of,
-    gather_dims,
     int64_constant,
     shape_binary,
+    shape_items,
     shape_of,
     to_scalar,
 )
@@ -46,17 +46,13 @@ def convert_sym_size_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
 
 @converts("sym_sizes_dyn")
 def convert_sym_sizes_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
-    """``sym_sizes_dyn(self, dims)`` -> ``[self.size(d) for d in dims]`` as a 1-d int64: one slice of the shape for
-    evenly spaced dims, the shape itself for all of them in order, constants for static sizes."""
+    """``sym_sizes_dyn(self, dims)`` -> ``[self.size(d) for d in dims]`` as a 1-d int64 (see :func:`shape_items`)."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    dims = list(arg(args, kwargs, 1, "dims"))
-    rank = len(tensor.shape)
-    if any(not -rank <= dim < rank for dim in dims):
-        raise fail(ctx, target, name, f"dims {dims} are out of range for rank {rank}")
-    wrapped = [dim % rank for dim in dims]
-    if wrapped == list(range(rank)):
-        return shape_of(ctx, tensor, name)
-    return gather_dims(ctx, shape_of(ctx, tensor, name), wrapped, name)
+    try:
+        items = shape_items(ctx, tensor, name, list(arg(args, kwargs, 1, "dims")))
+    except ShapeValueError as err:  # dims out of range
+        raise fail(ctx, target, name, str(err)) from err
+    return as_shape_tensor(ctx, items, name)
 
 
 @converts("symint_dyn")

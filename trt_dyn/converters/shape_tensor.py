@@ -453,12 +453,22 @@ def leading_then(ctx: Any, tensor: "trt.ITensor", count: int, tail: "trt.ITensor
     return concat_shapes(ctx, [gather_dims(ctx, shape_of(ctx, tensor, name), list(range(count)), name), tail], name)
 
 
-def shape_items(ctx: Any, tensor: "trt.ITensor", name: str) -> List[Any]:
-    """``tensor``'s shape as items of an :func:`as_shape_tensor` list: its sizes as ints when all are static (frozen
-    together with the other items, so no constant of its own goes unread), else its shape tensor."""
-    if all(size >= 0 for size in tensor.shape):
-        return [int(size) for size in tensor.shape]
-    return [shape_of(ctx, tensor, name)]
+def shape_items(ctx: Any, tensor: "trt.ITensor", name: str, dims: Optional[Sequence[int]] = None) -> List[Any]:
+    """Sizes ``dims`` of ``tensor`` (all of them for None; negative dims count from the end) as items of an
+    :func:`as_shape_tensor` list: the ints when all are static (frozen together with the other items, so no
+    constant or SHAPE layer of their own goes unread), else one read of the shape: the shape tensor itself for
+    all dims in order, else one slice / gather of it. Dims out of range raise :class:`ShapeValueError`."""
+    rank = len(tensor.shape)
+    picked = list(range(rank)) if dims is None else list(dims)
+    if any(not -rank <= dim < rank for dim in picked):
+        raise ShapeValueError(f"{name}: dims {picked} are out of range for rank {rank}")
+    picked = [dim % rank for dim in picked]
+    static = [int(tensor.shape[dim]) for dim in picked]
+    if all(size >= 0 for size in static):
+        return static
+    if picked == list(range(rank)):
+        return [shape_of(ctx, tensor, name)]
+    return [gather_dims(ctx, shape_of(ctx, tensor, name), picked, name)]
 
 
 def shape_of(ctx: Any, tensor: "trt.ITensor", name: str) -> "trt.ITensor":
@@ -972,6 +982,7 @@ __all__ = [
     "int64_constant",
     "name_layer",
     "shape_binary",
+    "shape_items",
     "shape_of",
     "to_1d",
     "to_scalar",
