@@ -33,33 +33,3 @@ def test_contiguous_kept_and_item_folded():
     assert backend.pytorch_nodes == []
     torch._dynamo.reset()
 
-
-class HostValuesInsideFakeMode(torch.nn.Module):
-    """Int constants of trt_dyn ops reach their converters as host values; torch_tensorrt's torch.compile backend
-    converts inside its FakeTensorMode, where reading one (a divisor's zero check, top-k's k) must not go through
-    fake tensors."""
-
-    def forward(self, x):  # (N, C)
-        ops = torch.ops.trt_dyn
-        half = ops.floordiv_dyn(ops.sym_size_dyn(x, 0), ops.const_scalar(2))
-        best = ops.topk_dyn(x, ops.const_scalar(2), 1, True, True)[0]
-        return best * ops.float_dyn(half)
-
-
-def test_host_values_are_read_inside_the_backends_fake_mode_and_leave_no_dead_layer():
-    from trt_dyn.testing.harness import dead_layers
-
-    model = HostValuesInsideFakeMode().eval()
-    backend = CpuBackend()
-    compiled = torch.compile(model, backend=backend, dynamic=True, options={"min_block_size": 1})
-    torch._dynamo.reset()
-    # topk_dyn's output size comes from its k tensor: dynamo captures it only when asked to
-    with torch._dynamo.config.patch(error_on_recompile=True, capture_dynamic_output_shape_ops=True):
-        for n in (2, 3, 7, 16):
-            x = torch.randn(n, 5)
-            with torch.no_grad():
-                torch.testing.assert_close(compiled(x), model(x))
-    assert backend.fallbacks == [] and backend.num_engines == 1 and backend.pytorch_nodes == []
-    (engine,) = backend.calls[0].engines
-    assert dead_layers(engine.network) == []
-    torch._dynamo.reset()

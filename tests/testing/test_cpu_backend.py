@@ -254,6 +254,27 @@ def test_min_block_size_and_torch_executed_ops_keep_their_meaning():
     assert {node.target for node in split.pytorch_nodes} == {"trt_dyn.topk_dyn.default"}
 
 
+class HostValues(torch.nn.Module):
+    """Int constants of trt_dyn ops reach their converters as host values (torch_tensorrt's constant folding even
+    hands top-k its k as a frozen tensor); the backend converts inside its FakeTensorMode, where reading one (a
+    divisor's zero check, top-k's k) must not go through fake tensors."""
+
+    def forward(self, x):  # (N, C)
+        ops = torch.ops.trt_dyn
+        half = ops.floordiv_dyn(ops.sym_size_dyn(x, 0), ops.const_scalar(2))
+        best = ops.topk_dyn(x, ops.const_scalar(2), 1, True, True)[0]
+        return best * ops.float_dyn(half)
+
+
+def test_host_values_are_read_inside_the_fake_mode_and_leave_no_dead_layer():
+    from trt_dyn.testing.harness import dead_layers
+
+    backend = compile_once(HostValues().eval(), lambda n: (torch.randn(n, 5),), (2, 3, 7, 16), dynamic=True)
+    assert_one_engine(backend)
+    (engine,) = backend.calls[0].engines
+    assert dead_layers(engine.network) == []
+
+
 class IntArgument(torch.nn.Module):
     """A Python int argument: dynamic=True turns it into a SymInt graph input with no tensor behind it."""
 
