@@ -407,7 +407,7 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
     known = [constant_value(ctx, part) for part in parts]
     if all(values is not None for values in known):
         return int64_constant(ctx, [value for values in known for value in values], name)
-    joined = _joined_entries(ctx, parts)
+    joined = _item_entries(ctx, parts)
     rebuilt = _rebuilt_shape(ctx, joined, name)
     if rebuilt is not None:
         return rebuilt
@@ -425,16 +425,6 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
     return _with_entries(ctx, _bounded(ctx, reuse(ctx, ("concat", tuple(parts)), make),
                                        None if None in bounds else min(bounds), None if None in uppers else max(uppers)),
                          joined)
-
-
-def _joined_entries(ctx: Any, parts: Sequence["trt.ITensor"]) -> Optional[Tuple[Entry, ...]]:
-    joined: List[Entry] = []
-    for part in parts:
-        known = entries(ctx, part)
-        if known is None:
-            return None
-        joined.extend(known)
-    return tuple(joined)
 
 
 def leading_then(ctx: Any, tensor: "trt.ITensor", count: int, tail: "trt.ITensor", name: str) -> "trt.ITensor":
