@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 import torch
@@ -9,21 +10,39 @@ import torch
 from .._hooks import ConverterPriority, converter_decorator, converting_node, get_trt_tensor
 from .._trt import TORCH_TO_TRT, TRT_TO_TORCH, trt
 from ..lowering.toolbox import argument as arg  # converters say arg(args, kwargs, 1, "dim")
-from .errors import fail
-from .shape_tensor import ShapeValueError, _layer_ids, as_shape_tensor, cast, host_read, host_tensor, reuse
+from .errors import ConverterError, fail
+from .shape_tensor import _layer_ids, as_shape_tensor, cast, host_read, host_tensor, reuse
 
+
+
+def registered(op: Any, **options: Any) -> Callable[[Callable], Callable]:
+    """Register the decorated function as torch_tensorrt's converter of ``op`` (dynamic shapes supported;
+    ``options``: the registry's ``priority``, ``capability_validator``, ``requires_output_allocator``).
+
+    Every converter of this package is registered here, so every error it raises names the op, the node and the
+    user's source line: one that is not already a :class:`ConverterError` (a helper's ShapeValueError, a TensorRT
+    API refusal) becomes one, the original kept as its cause.
+    """
+
+    def register(converter: Callable) -> Callable:
+        @functools.wraps(converter)
+        def convert(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
+            try:
+                return converter(ctx, target, args, kwargs, name)
+            except ConverterError:
+                raise
+            except Exception as err:  # noqa: BLE001  (re-raised with the node's op, name and source line)
+                raise fail(ctx, target, name, f"{type(err).__name__}: {err}") from err
+
+        return converter_decorator(op, supports_dynamic_shapes=True, **options)(convert)
+
+    return register
 
 
 def converts(op_name: str) -> Callable[[Callable], Callable]:
-    """Register the decorated function as the converter of ``torch.ops.trt_dyn.<op_name>.default``.
-
-    HIGH priority so that no generic converter (e.g. one keyed on a packet) shadows it; every
-    trt_dyn converter handles dynamic shapes.
-    """
-    target = getattr(torch.ops.trt_dyn, op_name).default
-    return converter_decorator(
-        target, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH
-    )
+    """Register the decorated function as the converter of ``torch.ops.trt_dyn.<op_name>.default`` (see
+    :func:`registered`), at HIGH priority so that no generic converter (e.g. one keyed on a packet) shadows it."""
+    return registered(getattr(torch.ops.trt_dyn, op_name).default, priority=ConverterPriority.HIGH)
 
 
 def host_int(value: Any) -> Optional[int]:
@@ -86,6 +105,7 @@ __all__ = [
     "converts",
     "data_tensor",
     "output_dtype",
+    "registered",
     "trt_dtype",
     "typed_constant",
 ]
@@ -93,10 +113,7 @@ __all__ = [
 
 def shape_arg(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
     """A shape argument as a 1-d int64 shape ITensor of static length; a clear error naming the op otherwise."""
-    try:
-        shape = as_shape_tensor(ctx, value, f"{name}/{what}")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    shape = as_shape_tensor(ctx, value, f"{name}/{what}")
     if len(shape.shape) != 1 or shape.shape[0] < 0:
         raise fail(ctx, target, name, f"'{what}' must be a 1-d shape of static length, got {tuple(shape.shape)}")
     return shape

@@ -18,7 +18,6 @@ from .errors import fail
 from .shape_tensor import (
     assert_differs,
     ceildiv,
-    ShapeValueError,
     assert_compare,
     as_shape_tensor,
     cast_int64,
@@ -51,10 +50,7 @@ def broadcast_one(ctx: Any, one: "trt.ITensor", shape: "trt.ITensor", name: str)
 
 
 def _full(ctx: Any, target: Any, name: str, shape_value: Any, fill_value: Any) -> "trt.ITensor":
-    try:
-        shape = as_shape_tensor(ctx, shape_value, f"{name}/shape")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    shape = as_shape_tensor(ctx, shape_value, f"{name}/shape")
     if shape.shape[0] < 0:
         raise fail(ctx, target, name, "the shape tensor must have a static length")
     dtype = output_dtype(ctx, target, name)

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from .. import settings
-from .._hooks import ConverterPriority, converter_decorator
+from .._hooks import ConverterPriority
+from .common import registered
 from .._trt import trt
 from .errors import fail
 from .compaction import _arange, _cast, _elementwise, _itensor, _named, _reshape, _slice_rows
@@ -321,9 +322,8 @@ def _threshold_arg(ctx: Any, target: Any, name: str, value: Any) -> float:
     return float(value)
 
 
-@converter_decorator(
+@registered(
     torch.ops.torchvision.nms.default,
-    supports_dynamic_shapes=True,
     priority=ConverterPriority.HIGH,
     requires_output_allocator=True,
 )
@@ -341,7 +341,7 @@ def _register_batched_nms() -> None:
     if op is None:
         return
 
-    @converter_decorator(op.default, supports_dynamic_shapes=True,
+    @registered(op.default,
                          priority=ConverterPriority.HIGH, requires_output_allocator=True)
     def convert_batched_nms(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                             name: str) -> Any:

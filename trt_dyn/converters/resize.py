@@ -26,9 +26,9 @@ from typing import Any, List, Optional
 import numpy as np
 import torch
 
-from .._hooks import ConverterPriority, converter_decorator
+from .._hooks import ConverterPriority
 from .._trt import trt
-from .common import arg, cast_to, converts, data_tensor, shape_arg, typed_constant
+from .common import arg, cast_to, converts, data_tensor, registered, shape_arg, typed_constant
 from .creation import linspace_fill
 from .errors import fail
 from .shape_tensor import (
@@ -416,7 +416,7 @@ def _static_size_aa(mode: str):
 
 for _mode, _aten in (("bicubic", torch.ops.aten._upsample_bicubic2d_aa.default),
                      ("bilinear", torch.ops.aten._upsample_bilinear2d_aa.default)):
-    converter_decorator(_aten, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)(
+    registered(_aten, priority=ConverterPriority.HIGH)(
         _static_size_aa(_mode))
 
 

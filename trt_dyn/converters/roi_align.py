@@ -55,7 +55,8 @@ import torchvision  # noqa: F401  (registers torch.ops.torchvision.roi_align)
 from .._trt import trt
 from .errors import fail
 from .shape_tensor import name_layer
-from .._hooks import converter_decorator, converting_node
+from .._hooks import converting_node
+from .common import registered
 
 LAYER_PREFIX = "roi_align["
 ROI_ALIGN_OP = torch.ops.torchvision.roi_align.default
@@ -423,7 +424,7 @@ def _adaptive_grid(g: _Net, geo: _Geometry, table):
     return out.get_output(0)
 
 
-@converter_decorator(ROI_ALIGN_OP, supports_dynamic_shapes=True)
+@registered(ROI_ALIGN_OP)
 def convert_roi_align(ctx: Any, target: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], name: str):
     """torchvision::roi_align -> native TensorRT layers (see the module docstring for semantics)."""
     features, rois, scale, pooled_h, pooled_w, sampling_ratio, aligned = _check_args(ctx, target, args, kwargs, name)

@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import torch
 from torch.fx.node import Node
 
-from .._hooks import ConverterPriority, after_placeholder, converter_decorator, optimization_profiles, upstream_gather
+from .._hooks import ConverterPriority, after_placeholder, optimization_profiles, upstream_gather
+from .common import registered
 from .._trt import IS_RTX, trt
 from .compaction import (  # noqa: F401  (FALLBACK_PREFIXES, count_fallback_layers re-exported)
     FALLBACK_PREFIXES,
@@ -76,11 +77,10 @@ def _nonzero_validator(node: Node, settings: Any = None) -> bool:
     return _use_compaction() and value is not None and value.dim() >= 1
 
 
-@converter_decorator(
+@registered(
     torch.ops.aten.nonzero.default,
     capability_validator=_nonzero_validator,
     priority=ConverterPriority.HIGH,
-    supports_dynamic_shapes=True,
     requires_output_allocator=True,
 )
 @_reported("nonzero")
@@ -113,11 +113,10 @@ def _mask_index_validator(node: Node, settings: Any = None) -> bool:
     return _use_compaction() and _single_bool_index(node) is not None
 
 
-@converter_decorator(
+@registered(
     torch.ops.aten.index.Tensor,
     capability_validator=_mask_index_validator,
     priority=ConverterPriority.HIGH,
-    supports_dynamic_shapes=True,
     requires_output_allocator=True,
 )
 @_reported("mask_index")
@@ -160,11 +159,10 @@ def _masked_put_validator(node: Node, settings: Any = None) -> bool:
     return _use_compaction() and not accumulate and _single_bool_index(node) == 0
 
 
-@converter_decorator(
+@registered(
     torch.ops.aten.index_put.default,
     capability_validator=_masked_put_validator,
     priority=ConverterPriority.HIGH,
-    supports_dynamic_shapes=True,
 )
 @_reported("masked_put")
 def convert_masked_index_put(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
@@ -175,10 +173,7 @@ def convert_masked_index_put(ctx: Any, target: Any, args: Sequence[Any], kwargs:
     if len(mask.shape) == 0 or len(mask.shape) > len(base.shape):
         raise fail(ctx, target, name, f"mask of rank {len(mask.shape)} cannot index a tensor of "
                    f"rank {len(base.shape)}")
-    try:
-        return masked_put(ctx, base, mask, values, FALLBACK_PREFIXES["masked_put"], name)
-    except ValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    return masked_put(ctx, base, mask, values, FALLBACK_PREFIXES["masked_put"], name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +186,7 @@ def _register_nonzero_bounded() -> None:
     if op is None:
         return
 
-    @converter_decorator(op.default, supports_dynamic_shapes=True)
+    @registered(op.default)
     @_reported("nonzero_bounded")
     def convert_nonzero_bounded(ctx: Any, target: Any, args: Sequence[Any],
                                 kwargs: Dict[str, Any], name: str) -> Any:
@@ -210,7 +205,7 @@ def _register_topk_dyn() -> None:
     if op is None:
         return
 
-    @converter_decorator(op.default, supports_dynamic_shapes=True)
+    @registered(op.default)
     @_reported("topk_dyn")
     def convert_topk_dyn(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any],
                          name: str) -> Any:
@@ -225,11 +220,7 @@ def _register_topk_dyn() -> None:
             raise fail(ctx, target, name, f"k={k} exceeds TensorRT's TopK limit of {TOPK_MAX_K}")
         if isinstance(k, trt.ITensor) and len(k.shape) > 1:
             raise fail(ctx, target, name, f"k must be a 0-d or [1] tensor, got shape {tuple(k.shape)}")
-        try:
-            return topk_dynamic_k(ctx, source, k, int(dim), bool(largest),
-                                  FALLBACK_PREFIXES["topk_dyn"], name)
-        except ValueError as err:
-            raise fail(ctx, target, name, str(err)) from err
+        return topk_dynamic_k(ctx, source, k, int(dim), bool(largest), FALLBACK_PREFIXES["topk_dyn"], name)
 
 
 def _rank_below_2(node: Any, settings: Any = None) -> bool:
@@ -237,8 +228,7 @@ def _rank_below_2(node: Any, settings: Any = None) -> bool:
     return value is not None and value.dim() < 2
 
 
-@converter_decorator(torch.ops.aten.topk.default, capability_validator=_rank_below_2,
-                     supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+@registered(torch.ops.aten.topk.default, capability_validator=_rank_below_2, priority=ConverterPriority.HIGH)
 def convert_rank1_topk(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any], name: str) -> Any:
     """aten.topk of a rank-0/1 tensor (detectron2's ``scores.flatten().topk(k)``): upstream hands it to TensorRT's
     TopK, which needs rank >= 2 ("at least 2 dimensions are required"); viewed as [1, N] like topk_dyn."""
@@ -248,14 +238,11 @@ def convert_rank1_topk(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[
     largest = kwargs.get("largest", True if values[3] is None else values[3])
     if isinstance(k, int) and k > TOPK_MAX_K:
         raise fail(ctx, target, name, f"k={k} exceeds TensorRT's TopK limit of {TOPK_MAX_K}")
-    try:
-        return topk_dynamic_k(ctx, _itensor(ctx, values[0], f"{name}_self"), k, int(dim), bool(largest),
-                              FALLBACK_PREFIXES["topk_dyn"], name)
-    except ValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    return topk_dynamic_k(ctx, _itensor(ctx, values[0], f"{name}_self"), k, int(dim), bool(largest),
+                          FALLBACK_PREFIXES["topk_dyn"], name)
 
 
-@converter_decorator(torch.ops.aten.gather.default, supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+@registered(torch.ops.aten.gather.default, priority=ConverterPriority.HIGH)
 def convert_gather(ctx: Any, target: Any, args: Sequence[Any], kwargs: Dict[str, Any], name: str) -> Any:
     """aten.gather with upstream's conversion, an ELEMENT-mode gather (output shaped like the index, index dims
     at most the data's: torch.gather's rules) that reads no static size. Upstream registers it without

@@ -15,7 +15,6 @@ from .common import arg, converts, data_tensor, typed_constant
 from .errors import fail
 from .shape_tensor import (
     host_tensor,
-    ShapeValueError,
     as_shape_tensor,
     cast_int64,
     dim_of,
@@ -38,21 +37,14 @@ def convert_sym_size_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
     """``sym_size_dyn(self, dim)`` -> ``self.size(dim)`` as a 0-d int64."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
     dim = arg(args, kwargs, 1, "dim")
-    try:
-        return dim_of(ctx, tensor, dim, name)
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    return dim_of(ctx, tensor, dim, name)
 
 
 @converts("sym_sizes_dyn")
 def convert_sym_sizes_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``sym_sizes_dyn(self, dims)`` -> ``[self.size(d) for d in dims]`` as a 1-d int64 (see :func:`shape_items`)."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
-    try:
-        items = shape_items(ctx, tensor, name, list(arg(args, kwargs, 1, "dims")))
-    except ShapeValueError as err:  # dims out of range
-        raise fail(ctx, target, name, str(err)) from err
-    return as_shape_tensor(ctx, items, name)
+    return as_shape_tensor(ctx, shape_items(ctx, tensor, name, list(arg(args, kwargs, 1, "dims"))), name)
 
 
 @converts("symint_dyn")
@@ -61,10 +53,7 @@ def convert_symint_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
     value = arg(args, kwargs, 0, "value")
     if not isinstance(value, trt.ITensor):
         raise fail(ctx, target, name, f"expected the int graph input as a shape input, got {value!r}")
-    try:
-        return to_scalar(ctx, cast_int64(ctx, value, name), name)
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    return to_scalar(ctx, cast_int64(ctx, value, name), name)
 
 
 @converts("numel_dyn")
@@ -122,10 +111,7 @@ def convert_const_scalar(ctx: Any, target: Any, args: Any, kwargs: Any, name: st
 def convert_shape_cat_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> "trt.ITensor":
     """``shape_cat_dyn(parts)`` -> the 0-d/1-d parts concatenated into one 1-d int64 shape."""
     parts = list(arg(args, kwargs, 0, "parts"))
-    try:
-        return as_shape_tensor(ctx, parts, name)
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    return as_shape_tensor(ctx, parts, name)
 
 
 __all__ = [

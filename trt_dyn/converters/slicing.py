@@ -12,9 +12,9 @@ from typing import Any, List
 
 import torch
 
-from .._hooks import ConverterPriority, converter_decorator
+from .._hooks import ConverterPriority
 from .._trt import trt
-from .common import arg, cast_to, converts, data_tensor, host_int, shape_arg, typed_constant
+from .common import arg, cast_to, converts, data_tensor, host_int, registered, shape_arg, typed_constant
 from .errors import fail
 from .shape_tensor import (
     ShapeValueError,
@@ -163,8 +163,7 @@ def _slices_data_dependent_dim(node: Any, settings: Any = None) -> bool:
     return bool(free_unbacked_symbols(size)) or any(isinstance(b, int) and b < 0 for b in bounds)
 
 
-@converter_decorator(torch.ops.aten.slice.Tensor, capability_validator=_slices_data_dependent_dim,
-                     supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+@registered(torch.ops.aten.slice.Tensor, capability_validator=_slices_data_dependent_dim, priority=ConverterPriority.HIGH)
 def convert_slice_of_data_dependent_dim(ctx: Any, target: Any, args: Any, kwargs: Any,
                                         name: str) -> "trt.ITensor":
     """aten's clamping of int bounds to a run-time size: the ``slice_dyn`` conversion."""
@@ -182,8 +181,7 @@ def _scatters_into_symbolic_dim(node: Any, settings: Any = None) -> bool:
     return _int_bounds_on_symbolic_dim(node) is not None
 
 
-@converter_decorator(torch.ops.aten.slice_scatter.default, capability_validator=_scatters_into_symbolic_dim,
-                     supports_dynamic_shapes=True, priority=ConverterPriority.HIGH)
+@registered(torch.ops.aten.slice_scatter.default, capability_validator=_scatters_into_symbolic_dim, priority=ConverterPriority.HIGH)
 def convert_slice_scatter_into_symbolic_dim(ctx: Any, target: Any, args: Any, kwargs: Any,
                                             name: str) -> "trt.ITensor":
     """``slice_scatter(self, src, dim, start, end, 1)``: ``self`` before the slice, ``src``, ``self`` after it,

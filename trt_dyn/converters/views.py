@@ -99,10 +99,7 @@ def convert_expand_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
     """``expand_dyn(self, shape)`` -> stride-0 slice (see :func:`broadcast_to`)."""
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
     shape = shape_arg(ctx, target, name, arg(args, kwargs, 1, "shape"), "shape")
-    try:
-        return broadcast_to(ctx, tensor, shape, name)
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    return broadcast_to(ctx, tensor, shape, name)
 
 
 @converts("unflatten_dyn")
@@ -152,10 +149,7 @@ def convert_select_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
     if not -rank <= dim < rank:
         raise fail(ctx, target, name, f"dim {dim} is out of range for rank {rank}")
     dim %= rank
-    try:
-        index = as_scalar_tensor(ctx, arg(args, kwargs, 2, "index"), f"{name}/index")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, str(err)) from err
+    index = as_scalar_tensor(ctx, arg(args, kwargs, 2, "index"), f"{name}/index")
     size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
     # index in [-size, size) maps to [0, size); anything else stays out of range for the gather.
     in_range = shape_all(ctx, [shape_compare(ctx, "lt", index, size, name),
