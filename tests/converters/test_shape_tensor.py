@@ -355,3 +355,34 @@ def test_shape_items_are_ints_when_static_else_one_read_of_the_shape():
         assert got == [[size[-1]], [size[0], size[2]], [size[2], size[-3]], [size[1], size[0]], [size[2], size[0], size[-2]],
                        [1, size[2], -1], [1, size[0], size[2], -1], [1, size[2], size[-3], -1],
                        [1, size[1], size[0], -1], [1, 3, -1], [1, *size, -1]]
+
+
+def test_concatenation_entries_say_which_part_holds_them_and_which_size_they_are():
+    """A concatenation records each entry as the element of its part: a size computed at run time (n // 2) stays an
+    element of its part, the others resolve to what they are (ints, sizes of x). One entry held by a one-entry part
+    is that part, static entries are constants, even beside a computed part, and nothing else is built for them."""
+    builder, network, ctx, x = _network()
+    half = st.to_1d(ctx, st.shape_binary(ctx, "floordiv", st.dim_of(ctx, x, 0, "n"), 2, "half"), "half1")
+    w = st.gather_dims(ctx, st.shape_of(ctx, x, "s"), [2], "w")
+    cat = st.as_shape_tensor(ctx, [half, 3, 5, w], "cat")
+    assert st.entries(ctx, cat) == (st.Element(half, 0), 3, 5, (x, 2))
+    assert st.entries(ctx, half) is None
+    before = _layer_types(network)
+    assert st.gather_dims(ctx, cat, [0], "first") is half
+    assert st.gather_dims(ctx, cat, [3], "last") is w
+    assert st.constant_value(ctx, st.gather_dims(ctx, cat, [1, 2], "static")) == [3, 5]
+    assert _layer_types(network) == before  # [3, 5] is the constant the concatenation already has
+    head = st.gather_dims(ctx, cat, [0, 1], "head")
+    assert st.entries(ctx, head) == (st.Element(half, 0), 3)
+    assert st.gather_dims(ctx, head, [0], "head0") is half
+    nested = st.concat_shapes(ctx, [head, w], "nested")
+    assert st.entries(ctx, nested) == (st.Element(half, 0), 3, (x, 2))
+    assert st.gather_dims(ctx, nested, [2], "nested_w") is w
+    assert _layer_types(network)[len(before):] == ["SLICE", "CONCATENATION"]
+    for tensor in (cat, head, nested):
+        network.mark_output(tensor)
+    for dims in [(1, 3, 2), (7, 3, 10), (4, 3, 5)]:
+        data = torch.randn(dims)
+        got = [t.tolist() for t in execute_network(network, {"x": data}, cache=False).values()]
+        n, w_ = data.shape[0], data.shape[2]
+        assert got == [[n // 2, 3, 5, w_], [n // 2, 3], [n // 2, 3, w_]]

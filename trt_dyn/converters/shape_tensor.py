@@ -20,6 +20,7 @@ elementwise/gather/concatenation, which is all these helpers use.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -67,8 +68,19 @@ def constant_value(ctx: Any, tensor: "trt.ITensor") -> Optional[List[int]]:
     return _memo(ctx).get(("int64 value", tensor))
 
 
-#: one entry of a shape value known while building: an int, or ``(data tensor, dim)`` for a size read at run time
-Entry = Union[int, Tuple["trt.ITensor", int]]
+@dataclass(frozen=True)
+class Element:
+    """Entry ``index`` of the 1-d int64 shape value ``value``: what a :func:`concat_shapes` result records for each
+    of its entries, so that the part holding an entry is known (:func:`gather_dims` reads a one-entry part back
+    without a layer) and which size it is follows from the part's own entries (:func:`entries`)."""
+
+    value: "trt.ITensor"
+    index: int
+
+
+#: one entry of a shape value known while building: an int, ``(data tensor, dim)`` for a size read at run time, or
+#: an :class:`Element` of a value computed at run time (``n // 2``) whose size is known only as that value's entry
+Entry = Union[int, Tuple["trt.ITensor", int], Element]
 
 
 def entries(ctx: Any, tensor: "trt.ITensor") -> Optional[Tuple[Entry, ...]]:
@@ -77,7 +89,16 @@ def entries(ctx: Any, tensor: "trt.ITensor") -> Optional[Tuple[Entry, ...]]:
     known = constant_value(ctx, tensor)
     if known is not None:
         return tuple(known)
-    return _memo(ctx).get(("entries", tensor))
+    recorded = _memo(ctx).get(("entries", tensor))
+    return None if recorded is None else tuple(_resolved(ctx, entry) for entry in recorded)
+
+
+def _resolved(ctx: Any, entry: Entry) -> Entry:
+    """The size an element of a concatenated part is, when that part's entries are known."""
+    if not isinstance(entry, Element):
+        return entry
+    known = entries(ctx, entry.value)
+    return entry if known is None else known[entry.index]
 
 
 def _static_entries(tensor: "trt.ITensor") -> Tuple[Entry, ...]:
@@ -415,13 +436,13 @@ def concat_shapes(ctx: Any, parts: Sequence["trt.ITensor"], name: str) -> "trt.I
     def make() -> "trt.ITensor":
         layer = ctx.net.add_concatenation(parts)
         layer.axis = 0
-        name_layer(layer, name, "concat_shape")
-        # an entry of a part of one size is that part: gather_dims reads it back without a gather
-        _memo(ctx)[("concatenated", layer.get_output(0))] = tuple(parts)
-        return layer.get_output(0)
+        return name_layer(layer, name, "concat_shape").get_output(0)
 
     bounds = [lower_bound(ctx, part) for part in parts]
     uppers = [upper_bound(ctx, part) for part in parts]
+    if all(len(part.shape) == 1 and part.shape[0] >= 0 for part in parts):
+        # each entry as the element of its part: which size it is, and which part already holds it
+        joined = [Element(part, index) for part in parts for index in range(part.shape[0])]
     return _with_entries(ctx, _bounded(ctx, reuse(ctx, ("concat", tuple(parts)), make),
                                        None if None in bounds else min(bounds), None if None in uppers else max(uppers)),
                          joined)
@@ -490,7 +511,7 @@ def gather_dims(
         known = tuple(source[d] for d in _as_tuple(picked))
         if all(_is_int(entry) for entry in known):  # static sizes: read while building
             return int64_constant(ctx, known[0] if isinstance(picked, int) else list(known), name)
-    part = _concatenated_entry(ctx, shape, picked)
+    part = _held_entry(ctx, shape, picked)
     if part is not None:
         return part
     step = _even_step(picked)
@@ -520,20 +541,13 @@ def _even_step(picked: Any) -> Optional[int]:
     return step
 
 
-def _concatenated_entry(ctx: Any, shape: "trt.ITensor", picked: Any) -> Optional["trt.ITensor"]:
-    """The ``[1]`` part that entry ``picked`` (a one-index list) of a :func:`concat_shapes` result came from."""
-    parts = _memo(ctx).get(("concatenated", shape))
-    if parts is None or isinstance(picked, int) or len(picked) != 1:
+def _held_entry(ctx: Any, shape: "trt.ITensor", picked: Any) -> Optional["trt.ITensor"]:
+    """The ``[1]`` part of a :func:`concat_shapes` result that its entry ``picked`` (a one-index list) came from."""
+    recorded = _memo(ctx).get(("entries", shape))
+    if recorded is None or isinstance(picked, int) or len(picked) != 1 or not 0 <= picked[0] < len(recorded):
         return None
-    start = 0
-    for part in parts:
-        length = part.shape[0]
-        if length < 0:
-            return None
-        if start <= picked[0] < start + length:
-            return part if length == 1 else None
-        start += length
-    return None
+    entry = recorded[picked[0]]
+    return entry.value if isinstance(entry, Element) and tuple(entry.value.shape) == (1,) else None
 
 
 def dim_of(ctx: Any, tensor: "trt.ITensor", dim: int, name: str) -> "trt.ITensor":
