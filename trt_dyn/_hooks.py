@@ -16,6 +16,7 @@ hook                                       what it touches                      
 ``ConverterPriority``
 ``get_trt_tensor``, ``create_constant``    ``dynamo.conversion.converter_utils``                ``converters/*``
 :func:`upstream_gather`                    ``conversion.impl.select.gather``, ``_SourceIR``      ``converters.selection``
+:func:`upstream_convolution`               ``aten_ops_converters.aten_ops_convolution``          ``converters.convolution``
 :func:`without_converters`                 ``DYNAMO_ATEN_CONVERTERS`` (entries removed, then    ``testing.harness``
                                            put back)
 :func:`install_post_lowering_passes`       ``_aten_lowering_pass`` (the registration            ``lowering.pipeline``
@@ -67,6 +68,7 @@ import torch
 
 _REGISTRY = "torch_tensorrt.dynamo.conversion._ConverterRegistry"
 _CONVERTER_UTILS = "torch_tensorrt.dynamo.conversion.converter_utils"
+_ATEN_CONVERTERS = "torch_tensorrt.dynamo.conversion.aten_ops_converters"
 _CONVERSION = "torch_tensorrt.dynamo.conversion._conversion"
 _INTERPRETER = "torch_tensorrt.dynamo.conversion._TRTInterpreter"
 _COMPILER = "torch_tensorrt.dynamo._compiler"
@@ -124,6 +126,11 @@ def is_static_input(spec: Any) -> bool:
 
 
 # ---- converter registry and upstream converters ----
+
+
+def upstream_convolution(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
+    """torch_tensorrt's own ``aten.convolution`` converter (convolution and transposed convolution layers)."""
+    return _module(_ATEN_CONVERTERS).aten_ops_convolution(ctx, target, args, kwargs, name)
 
 
 def upstream_gather(ctx: Any, target: Any, name: str, source: Any, dim: int, index: Any) -> Any:
@@ -624,6 +631,9 @@ ASSUMPTIONS: List[Assumption] = [
                lambda: has_attribute("torch_tensorrt.dynamo._SourceIR", "SourceIR.ATEN") or
                accepts("torch_tensorrt.dynamo.conversion.impl.select", "gather",
                        ["ctx", "target", "source_ir", "name", "input", "dim", "index"])),
+    Assumption("upstream's convolution converter aten_ops_convolution(ctx, target, args, kwargs, name)",
+               _ATEN_CONVERTERS, lambda: accepts(_ATEN_CONVERTERS, "aten_ops_convolution",
+                                                 ["ctx", "target", "args", "kwargs", "name"])),
     Assumption("create_constant exists", _CONVERTER_UTILS, lambda: has_attribute(_CONVERTER_UTILS, "create_constant")),
     Assumption("post-lowering passes are registered by _aten_lowering_pass", _LOWERING_PASSES,
                lambda: accepts(_LOWERING_PASSES, "_aten_lowering_pass", ["index"])),

@@ -52,6 +52,8 @@ CASES = {
                        (4, 5), (2, 5), "new leading dim"),
     "arange": (lambda ctx, x, a, b: creation.convert_arange_dyn(ctx, ops.arange_dyn.default, (a, b, st.as_scalar_tensor(ctx, 1, "one")), {}, "n"),
                (2, 5), (5, 2), "inconsistent with step sign"),
+    "known_size": (lambda ctx, x, a, b: views.with_known_size(ctx, x, 1, 5, "the input must have 5 channels", "n"),
+                   (2, 5), (2, 4), "must have 5 channels"),
     "pad": (lambda ctx, x, a, b: slicing.convert_pad_dyn(ctx, ops.pad_dyn.default, (x, st.as_shape_tensor(ctx, [st.shape_binary(ctx, "sub", 0, a, "m"), 0], "p")), {}, "n"),
             (2, 5), (6, 5), "negative"),
 }

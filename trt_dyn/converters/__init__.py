@@ -8,3 +8,4 @@ if importlib.util.find_spec("torchvision") is not None:
 from . import selection  # noqa: F401,E402  (nonzero / mask index without NonZero, topk_dyn)
 from . import shape, arith, views, creation, slicing, resize  # noqa: F401,E402  (trt_dyn::*_dyn ops)
 from . import guards  # noqa: F401,E402  (trt_dyn::shape_guard_dyn)
+from . import convolution  # noqa: F401,E402  (aten.convolution of a symbolic channel count fixed by the weight)

@@ -20,13 +20,16 @@ from .shape_tensor import (
     shape_not,
     shape_or,
     as_scalar_tensor,
+    as_shape_tensor,
     concat_shapes,
+    dim_of,
     gather_dims,
     int64_constant,
     name_layer,
     shape_binary,
     shape_compare,
     shape_decided,
+    shape_items,
     shape_of,
     shape_where,
 )
@@ -39,6 +42,23 @@ def reshape_to(ctx: Any, tensor: "trt.ITensor", shape: "trt.ITensor", name: str)
     layer.zero_is_placeholder = False
     name_layer(layer, name, "reshape")
     return layer.get_output(0)
+
+
+def with_known_size(ctx: Any, tensor: "trt.ITensor", dim: int, size: int, message: str, name: str) -> "trt.ITensor":
+    """``tensor``, its dim ``dim`` (>= 0) known to be ``size`` while building: reshaped to its own shape with ``size``
+    there, so the network reports it (TensorRT reads a constant entry of a reshape's shape), and an
+    ``IAssertionLayer`` refuses, with ``message``, inputs for which it is another. Unchanged when the network
+    already knows that dim; a build-time ``ValueError`` when it knows another size."""
+    known = tensor.shape[dim]
+    if known >= 0:
+        if known != size:
+            raise ValueError(f"{message}: it is {known} in every call")
+        return tensor
+    assert_compare(ctx, "eq", dim_of(ctx, tensor, dim, name), size, message, name)
+    rank = len(tensor.shape)
+    items = (shape_items(ctx, tensor, name, range(dim)) if dim else []) + [size] + \
+        (shape_items(ctx, tensor, name, range(dim + 1, rank)) if dim + 1 < rank else [])
+    return reshape_to(ctx, tensor, as_shape_tensor(ctx, items, name), name)
 
 
 def prepend_ones(ctx: Any, tensor: "trt.ITensor", rank: int, name: str) -> "trt.ITensor":
