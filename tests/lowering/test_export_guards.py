@@ -13,7 +13,7 @@ from torch.export import Dim
 
 import trt_dyn
 from trt_dyn.lowering import MissingDynVariantError
-from trt_dyn.lowering.export_guards import guard_expression, input_size_guards
+from trt_dyn.lowering.export_guards import guard_expression, input_size_guards, insert_guards
 from trt_dyn.testing.compile_cpu import compile_cpu
 from trt_dyn.testing.executor import AssertionLayerError
 from trt_dyn.testing.harness import export_dynamic
@@ -208,3 +208,41 @@ def test_float_size_guard_not_implied_is_refused():
     with pytest.raises(MissingDynVariantError, match="CeilToInt") as info:
         compile_cpu(program, require_full_compilation=True, min_block_size=1)
     assert "test_export_guards.py" in str(info.value)
+
+
+class BranchWithWeight(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("offset", torch.tensor(0.5))
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        if h > w:
+            return x.transpose(-1, -2) * 2 + self.offset
+        return x + self.offset
+
+
+def test_guards_are_found_when_a_get_attr_comes_before_the_inputs():
+    """An unlifted graph may hold get_attr nodes before its placeholders (torchvision's swin_v2_t does): the guards
+    and the input dims were read from the leading placeholders only, so none was found and the engine computed the
+    traced branch for every shape in the ranges."""
+    from trt_dyn.lowering.pipeline import as_the_dyn_lowering_sees_it
+    from trt_dyn.lowering.toolbox import input_dims_by_symbol
+
+    program = _export(BranchWithWeight(), (12, 20))
+    gm = as_the_dyn_lowering_sees_it(program)
+    (x,) = gm.graph.find_nodes(op="placeholder")
+    weight = next(node for node in gm.graph.nodes if node.op == "get_attr")
+    x.prepend(weight)  # the weight first, then the input
+    gm.recompile()
+    assert next(iter(gm.graph.nodes)) is weight
+    assert sorted(dim for _, dim in sum(input_dims_by_symbol(gm.graph).values(), [])) == [2, 3]
+    (guard,) = input_size_guards(gm)
+    assert len(guard.expr.free_symbols) == 2  # h <= w
+    trt_dyn.lower(gm)
+    assert insert_guards(gm) == 1
+    x = torch.randn(1, 2, 12, 20)
+    out = gm(x)
+    torch.testing.assert_close(out[0] if isinstance(out, (tuple, list)) else out, BranchWithWeight()(x))
+    with pytest.raises(AssertionError):
+        gm(torch.randn(1, 2, 31, 9))  # inside both ranges, but h > w: the guard refuses it

@@ -409,7 +409,9 @@ class Builder:
         #: (op, arguments' shapes / dtypes / remembered values) -> the fake value of the first node that asked
         self._shape_answers: Dict[Tuple[Any, ...], FakeTensor] = {}
         self._question_parts: Dict[int, Tuple[Any, Any]] = {}
-        self._const_anchor = next(n for n in self.graph.nodes if n.op != "placeholder")
+        # after the last placeholder: an unlifted graph may put get_attr nodes before some of the inputs
+        inputs = self.graph.find_nodes(op="placeholder")
+        self._const_anchor = inputs[-1].next if inputs else next(iter(self.graph.nodes))
 
     # -- node creation ------------------------------------------------------------------------
     def call(self, op: Any, *args: Any, **kwargs: Any) -> Node:

@@ -42,9 +42,8 @@ class InputSizeGuard:
 
 
 def _shape_env(gm: GraphModule) -> Optional[Any]:
-    for node in gm.graph.nodes:
-        if node.op != "placeholder":
-            break
+    # every placeholder, wherever it stands: an unlifted graph may put get_attr nodes before the inputs
+    for node in gm.graph.find_nodes(op="placeholder"):
         value = node.meta.get("val")
         sizes = value.shape if isinstance(value, torch.Tensor) else (value,)
         for size in sizes:

@@ -154,9 +154,8 @@ def input_dims_by_symbol(graph: torch.fx.Graph) -> Dict[Any, List[Tuple[torch.fx
     """symbol -> every (tensor placeholder, dim) whose size is exactly that symbol, in input order (torch.export
     gives dims it found equal one symbol, so a list longer than one means the engine must check them equal)."""
     found: Dict[Any, List[Tuple[torch.fx.Node, int]]] = {}
-    for node in graph.nodes:
-        if node.op != "placeholder":
-            break
+    # every placeholder, wherever it stands: an unlifted graph may put get_attr nodes before the inputs
+    for node in graph.find_nodes(op="placeholder"):
         value = node.meta.get("val")
         if isinstance(value, torch.Tensor):
             for dim, size in enumerate(value.shape):
