@@ -55,9 +55,9 @@ def with_known_size(ctx: Any, tensor: "trt.ITensor", dim: int, size: int, messag
             raise ValueError(f"{message}: it is {known} in every call")
         return tensor
     assert_compare(ctx, "eq", dim_of(ctx, tensor, dim, name), size, message, name)
-    rank = len(tensor.shape)
-    items = (shape_items(ctx, tensor, name, range(dim)) if dim else []) + [size] + \
-        (shape_items(ctx, tensor, name, range(dim + 1, rank)) if dim + 1 < rank else [])
+    # no dims on a side: shape_items gives no item for it
+    items = shape_items(ctx, tensor, name, range(dim)) + [size] + \
+        shape_items(ctx, tensor, name, range(dim + 1, len(tensor.shape)))
     return reshape_to(ctx, tensor, as_shape_tensor(ctx, items, name), name)
 
 
