@@ -52,3 +52,34 @@ def test_an_error_a_converter_does_not_expect_names_op_node_and_source_line(monk
     assert "test_common.py" in error.source and "ops.numel_dyn(x)" in error.source
     assert "ValueError: refused by the network" in str(error)
     assert isinstance(error.__cause__, ValueError)
+
+
+def _network_with_input():
+    from torch_tensorrt.dynamo.conversion._ConversionContext import ConversionContext
+
+    from trt_dyn._trt import trt
+
+    network = trt.Builder(trt.Logger(trt.Logger.ERROR)).create_network(
+        1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    return ConversionContext(network), network.add_input("x", trt.float32, (-1, 3, -1))
+
+
+@pytest.mark.parametrize("converter, op_name, args, bad", [
+    ("slicing.convert_narrow_dyn", "narrow_dyn", lambda x, bad: (x, 0, bad, 1), "start"),
+    ("slicing.convert_slice_dyn", "slice_dyn", lambda x, bad: (x, 0, 0, bad, 1), "end"),
+    ("creation.convert_arange_dyn", "arange_dyn", lambda x, bad: (torch.tensor(0), bad, torch.tensor(1)), "end"),
+])
+def test_a_shape_value_of_the_wrong_rank_is_refused_naming_the_argument(converter, op_name, args, bad):
+    import importlib
+
+    from trt_dyn.converters import shape_tensor
+
+    ctx, x = _network_with_input()
+    three_sizes = shape_tensor.shape_of(ctx, x, "shape")  # a 1-d shape value where one size belongs
+    module_name, function = converter.split(".")
+    convert = getattr(importlib.import_module(f"trt_dyn.converters.{module_name}"), function)
+    target = getattr(ops, op_name).default
+    with pytest.raises(ConverterError) as info:
+        convert(ctx, target, args(x, three_sizes), {}, "node_1")
+    assert info.value.op == str(target)
+    assert f"node_1/{bad}" in str(info.value) and "(3,)" in str(info.value)

@@ -41,7 +41,6 @@ from .shape_tensor import (
     shape_items,
     shape_of,
     shape_or,
-    to_1d,
 )
 
 #: Layer-name prefix of every layer each fallback emits (``<prefix>:<node>/<what>#<n>``).

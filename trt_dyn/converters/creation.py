@@ -125,10 +125,7 @@ def _number(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITe
         raise fail(ctx, target, name, f"'{what}' must be a 0-d shape tensor, got {type(value).__name__}")
     if value.dtype in (trt.float32, trt.float16, trt.bfloat16):
         return to_scalar(ctx, cast_to(ctx, value, trt.float32, name), name)
-    try:
-        return to_scalar(ctx, cast_int64(ctx, value, name), name)
-    except Exception as err:  # ShapeValueError for rank/dtype
-        raise fail(ctx, target, name, f"'{what}': {err}") from err
+    return to_scalar(ctx, cast_int64(ctx, value, f"{name}/{what}"), f"{name}/{what}")
 
 
 def _elementwise(ctx: Any, a: "trt.ITensor", b: "trt.ITensor", op: Any, name: str) -> "trt.ITensor":

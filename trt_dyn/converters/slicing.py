@@ -17,7 +17,6 @@ from .._trt import trt
 from .common import arg, cast_to, converts, data_tensor, host_int, registered, shape_arg, typed_constant
 from .errors import fail
 from .shape_tensor import (
-    ShapeValueError,
     assert_compare,
     assert_shape,
     shape_all,
@@ -46,13 +45,6 @@ def _dim(ctx: Any, target: Any, name: str, tensor: "trt.ITensor", dim: Any) -> i
     if not isinstance(dim, int) or not -rank <= dim < rank:
         raise fail(ctx, target, name, f"dim {dim!r} is out of range for rank {rank}")
     return dim % rank
-
-
-def _scalar(ctx: Any, target: Any, name: str, value: Any, what: str) -> "trt.ITensor":
-    try:
-        return as_scalar_tensor(ctx, value, f"{name}/{what}")
-    except ShapeValueError as err:
-        raise fail(ctx, target, name, f"'{what}': {err}") from err
 
 
 def _with_entry(ctx: Any, rank: int, dim: int, entry: Any, others: Any, name: str) -> "trt.ITensor":
@@ -103,8 +95,8 @@ def convert_slice_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) 
     raw_start = arg(args, kwargs, 2, "start")
     # a start known to be 0 (x[..., :n], the common case) needs no wrap and no clamp, and joins the slice's start
     # shape as an int: made a 0-d constant first, it would be left unread there
-    start = 0 if host_int(raw_start) == 0 else _scalar(ctx, target, name, raw_start, "start")
-    end = _scalar(ctx, target, name, arg(args, kwargs, 3, "end"), "end")
+    start = 0 if host_int(raw_start) == 0 else as_scalar_tensor(ctx, raw_start, f"{name}/start")
+    end = as_scalar_tensor(ctx, arg(args, kwargs, 3, "end"), f"{name}/end")
     step = arg(args, kwargs, 4, "step", 1)
     if not isinstance(step, int) or step <= 0:
         raise fail(ctx, target, name, f"step must be a positive int, got {step!r}")
@@ -194,8 +186,8 @@ def convert_slice_scatter_into_symbolic_dim(ctx: Any, target: Any, args: Any, kw
     if step != 1:
         raise fail(ctx, target, name, f"slice assignment with step {step!r} into a dynamic dim is not supported "
                                       "(only step 1)")
-    start = _scalar(ctx, target, name, 0 if start is None else start, "start")
-    end = _scalar(ctx, target, name, _INT64_MAX if end is None else end, "end")
+    start = as_scalar_tensor(ctx, 0 if start is None else start, f"{name}/start")
+    end = as_scalar_tensor(ctx, _INT64_MAX if end is None else end, f"{name}/end")
     size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
     start, length = _aten_slice_bounds(ctx, size, start, end, 1, name)
     # src has the slice's shape; upstream's aten.copy converter may hand over the assigned value unbroadcast
@@ -219,8 +211,8 @@ def convert_narrow_dyn(ctx: Any, target: Any, args: Any, kwargs: Any, name: str)
     """
     tensor = data_tensor(ctx, arg(args, kwargs, 0, "self"), name)
     dim = _dim(ctx, target, name, tensor, arg(args, kwargs, 1, "dim"))
-    start = _scalar(ctx, target, name, arg(args, kwargs, 2, "start"), "start")
-    length = _scalar(ctx, target, name, arg(args, kwargs, 3, "length"), "length")
+    start = as_scalar_tensor(ctx, arg(args, kwargs, 2, "start"), f"{name}/start")
+    length = as_scalar_tensor(ctx, arg(args, kwargs, 3, "length"), f"{name}/length")
     size = gather_dims(ctx, shape_of(ctx, tensor, name), dim, name)
     start = _wrap_negative(ctx, start, size, name)
     stop = shape_binary(ctx, "add", start, length, name)
