@@ -9,3 +9,4 @@ from . import selection  # noqa: F401,E402  (nonzero / mask index without NonZer
 from . import shape, arith, views, creation, slicing, resize  # noqa: F401,E402  (trt_dyn::*_dyn ops)
 from . import guards  # noqa: F401,E402  (trt_dyn::shape_guard_dyn)
 from . import convolution  # noqa: F401,E402  (aten.convolution of a symbolic channel count fixed by the weight)
+from . import pooling  # noqa: F401,E402  (aten.max_pool2d / 3d with ceil_mode=True, which torch_tensorrt refuses)
