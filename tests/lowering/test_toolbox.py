@@ -182,3 +182,29 @@ def test_a_compile_generates_the_lowered_graphs_code_only_after_trt_dyns_passes(
         result = compiled(x)
         torch.testing.assert_close(result[0] if isinstance(result, (tuple, list)) else result, model(x),
                                    rtol=1e-6, atol=1e-6)
+
+
+def test_input_sizes_reads_every_placeholder_wherever_it_stands():
+    from trt_dyn.lowering.toolbox import input_sizes
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.randn(3, 1, 1))
+
+        def forward(self, x):
+            return x * self.scale
+
+    dims = {2: Dim("h", min=8, max=64), 3: Dim("w", min=8, max=64)}
+    gm = torch.export.export(Scaled(), (torch.randn(1, 3, 12, 10),), dynamic_shapes=(dims,)).module()
+    (x,) = gm.graph.find_nodes(op="placeholder")
+    weight = next(node for node in gm.graph.nodes if node.op == "get_attr")
+    x.prepend(weight)  # an unlifted graph may hold its weights before the inputs
+    with gm.graph.inserting_after(x):
+        count = gm.graph.placeholder("count")
+    count.meta["val"] = 7  # a number input, as torch.compile hands sizes
+    assert next(iter(gm.graph.nodes)) is weight
+    sizes = list(input_sizes(gm.graph))
+    assert [(node.name, dim) for node, dim, _ in sizes] == [("x", 0), ("x", 1), ("x", 2), ("x", 3), ("count", None)]
+    assert [type(size) for _, _, size in sizes] == [int, int, torch.SymInt, torch.SymInt, int]
+    assert str(sizes[2][2]) != str(sizes[3][2])  # h and w: two symbols

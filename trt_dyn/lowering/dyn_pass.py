@@ -40,7 +40,7 @@ from .float_sizes import (ARANGE, arange_length_mismatch, exact_division_op, inp
 from .pytorch_fallback import leave_to_pytorch
 from .report import DynReport, MissingDynVariantError, MissingEntry, source_location
 from .toolbox import (bind_arguments as _bind, generate_code_on_first_use, graph_fake_mode, input_dims_by_symbol,
-                      op_name as _op_name, schema_arguments, schema_default)
+                      input_sizes, op_name as _op_name, schema_arguments, schema_default)
 from .segment_local import localise_shape_values
 from .specialised_inputs import specialised_inputs
 from .translation_map import ASSERTIONS, RULES, SYM_RULES, SYM_SUM, DynRule
@@ -152,15 +152,7 @@ def _describe(value: Any) -> str:
 
 def has_dynamic_inputs(gm: GraphModule) -> bool:
     """True when a placeholder has a symbolic dimension (or is itself a symbolic int)."""
-    for node in gm.graph.nodes:
-        if node.op != "placeholder":
-            continue
-        value = node.meta.get("val")
-        if isinstance(value, torch.Tensor) and any(_is_symbolic(d) for d in value.shape):
-            return True
-        if _is_symbolic(value):
-            return True
-    return False
+    return any(_is_symbolic(size) for _, _, size in input_sizes(gm.graph))
 
 
 def _size_expression_ops() -> Dict[type, Any]:

@@ -27,7 +27,7 @@ from torch.fx import GraphModule, Node
 
 from . import settings
 from .report import DynReport, MissingDynVariantError, MissingEntry
-from .toolbox import generate_code_on_first_use, input_dims_by_symbol, source_location
+from .toolbox import generate_code_on_first_use, input_dims_by_symbol, input_sizes, source_location
 
 _OP_NAME = "trt_dyn.shape_guard_dyn.default"
 
@@ -42,13 +42,9 @@ class InputSizeGuard:
 
 
 def _shape_env(gm: GraphModule) -> Optional[Any]:
-    # every placeholder, wherever it stands: an unlifted graph may put get_attr nodes before the inputs
-    for node in gm.graph.find_nodes(op="placeholder"):
-        value = node.meta.get("val")
-        sizes = value.shape if isinstance(value, torch.Tensor) else (value,)
-        for size in sizes:
-            if isinstance(size, torch.SymInt):
-                return size.node.shape_env
+    for _, _, size in input_sizes(gm.graph):
+        if isinstance(size, torch.SymInt):
+            return size.node.shape_env
     return None
 
 

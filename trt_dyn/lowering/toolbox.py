@@ -18,7 +18,7 @@ import contextlib
 import functools
 import os
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -150,17 +150,27 @@ def fake_propagate(gm: torch.fx.GraphModule, nodes: Sequence[torch.fx.Node], fak
             node.meta["val"] = node.target(*value_of(node.args), **value_of(node.kwargs))
 
 
-def input_dims_by_symbol(graph: torch.fx.Graph) -> Dict[Any, List[Tuple[torch.fx.Node, int]]]:
-    """symbol -> every (tensor placeholder, dim) whose size is exactly that symbol, in input order (torch.export
-    gives dims it found equal one symbol, so a list longer than one means the engine must check them equal)."""
-    found: Dict[Any, List[Tuple[torch.fx.Node, int]]] = {}
-    # every placeholder, wherever it stands: an unlifted graph may put get_attr nodes before the inputs
+def input_sizes(graph: torch.fx.Graph) -> Iterator[Tuple[torch.fx.Node, Optional[int], Any]]:
+    """(placeholder, dim, size) for every size of the graph's inputs, in input order: each dim of a tensor
+    placeholder, and ``(placeholder, None, value)`` for a placeholder that is itself a number (torch.compile's
+    SymInt inputs). Every placeholder counts, wherever it stands: an unlifted graph may put get_attr nodes (its
+    weights) before the inputs."""
     for node in graph.find_nodes(op="placeholder"):
         value = node.meta.get("val")
         if isinstance(value, torch.Tensor):
             for dim, size in enumerate(value.shape):
-                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
-                    found.setdefault(size.node.expr, []).append((node, dim))
+                yield node, dim, size
+        else:
+            yield node, None, value
+
+
+def input_dims_by_symbol(graph: torch.fx.Graph) -> Dict[Any, List[Tuple[torch.fx.Node, int]]]:
+    """symbol -> every (tensor placeholder, dim) whose size is exactly that symbol, in input order (torch.export
+    gives dims it found equal one symbol, so a list longer than one means the engine must check them equal)."""
+    found: Dict[Any, List[Tuple[torch.fx.Node, int]]] = {}
+    for node, dim, size in input_sizes(graph):
+        if dim is not None and isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+            found.setdefault(size.node.expr, []).append((node, dim))
     return found
 
 
