@@ -1,6 +1,7 @@
 """trt_dyn._hooks: every assumption about torch_tensorrt internals holds, and nothing else touches them."""
 
 import ast
+import operator
 import os
 import subprocess
 import types
@@ -183,3 +184,29 @@ def test_lower_before_decomposing_runs_the_live_pre_export_list_in_place():
     for rows in (2, 4, 9):
         x = torch.randn(rows, 5)
         torch.testing.assert_close(program.module()(x), x * 2.0 + 1.0, rtol=0, atol=0)
+
+
+def test_upstream_converter_is_torch_tensorrts_choice_never_ours():
+    from trt_dyn.lowering.pipeline import as_the_dyn_lowering_sees_it
+
+    class ConvNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.norm = torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.norm(self.conv(x))
+
+    program = torch.export.export(ConvNorm().eval(), (torch.randn(1, 3, 9, 9),), strict=False)
+    graph = as_the_dyn_lowering_sees_it(program).graph
+    (conv,) = graph.find_nodes(op="call_function", target=torch.ops.aten.convolution.default)
+    (norm,) = graph.find_nodes(op="call_function", target=torch.ops.aten._native_batch_norm_legit_no_training.default)
+    assert _hooks.registered_converters(conv.target)[0].__module__.startswith("trt_dyn.")  # ours comes first
+    chosen = _hooks.upstream_converter(conv)
+    assert chosen.__module__.startswith("torch_tensorrt.") and chosen.__name__ == "aten_ops_convolution"
+    assert _hooks.upstream_converter(norm).__name__ == "aten_ops_batch_norm_legit_no_training"
+    # torch_tensorrt's own validator still decides: with the mean output read too, it takes no such node
+    with graph.inserting_after(norm):
+        graph.call_function(operator.getitem, (norm, 1))
+    assert _hooks.upstream_converter(norm) is None

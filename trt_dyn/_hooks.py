@@ -16,7 +16,8 @@ hook                                       what it touches                      
 ``ConverterPriority``
 ``get_trt_tensor``, ``create_constant``    ``dynamo.conversion.converter_utils``                ``converters/*``
 :func:`upstream_gather`                    ``conversion.impl.select.gather``, ``_SourceIR``      ``converters.selection``
-:func:`upstream_convolution`               ``aten_ops_converters.aten_ops_convolution``          ``converters.convolution``
+:func:`upstream_converter`                 ``DYNAMO_ATEN_CONVERTERS`` candidates and their       ``converters.fixed_channels``
+                                           validators (torch_tensorrt's own choice)
 :func:`without_converters`                 ``DYNAMO_ATEN_CONVERTERS`` (entries removed, then    ``testing.harness``
                                            put back)
 :func:`install_post_lowering_passes`       ``_aten_lowering_pass`` (the registration            ``lowering.pipeline``
@@ -128,9 +129,17 @@ def is_static_input(spec: Any) -> bool:
 # ---- converter registry and upstream converters ----
 
 
-def upstream_convolution(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
-    """torch_tensorrt's own ``aten.convolution`` converter (convolution and transposed convolution layers)."""
-    return _module(_ATEN_CONVERTERS).aten_ops_convolution(ctx, target, args, kwargs, name)
+def upstream_converter(node: torch.fx.Node, settings: Any = None) -> Optional[Callable]:
+    """The converter torch_tensorrt itself would pick for ``node``: its first registered candidate (highest priority
+    first) for the node's target whose capability validator accepts the node and that supports dynamic shapes; the
+    converters of trt_dyn are passed over. None when no candidate accepts it."""
+    for candidate in _module(_REGISTRY).DYNAMO_ATEN_CONVERTERS.get(node.target) or []:
+        implementation = candidate.converter_implementation
+        if getattr(implementation, "__module__", "").startswith("trt_dyn."):
+            continue
+        if candidate.supports_dynamic_shapes and candidate.capability_validator(node, settings):
+            return implementation
+    return None
 
 
 def upstream_gather(ctx: Any, target: Any, name: str, source: Any, dim: int, index: Any) -> Any:
@@ -631,9 +640,8 @@ ASSUMPTIONS: List[Assumption] = [
                lambda: has_attribute("torch_tensorrt.dynamo._SourceIR", "SourceIR.ATEN") or
                accepts("torch_tensorrt.dynamo.conversion.impl.select", "gather",
                        ["ctx", "target", "source_ir", "name", "input", "dim", "index"])),
-    Assumption("upstream's convolution converter aten_ops_convolution(ctx, target, args, kwargs, name)",
-               _ATEN_CONVERTERS, lambda: accepts(_ATEN_CONVERTERS, "aten_ops_convolution",
-                                                 ["ctx", "target", "args", "kwargs", "name"])),
+    Assumption("registry candidates carry capability_validator(node, settings) and supports_dynamic_shapes",
+               _REGISTRY, lambda: _candidates_validate()),
     Assumption("create_constant exists", _CONVERTER_UTILS, lambda: has_attribute(_CONVERTER_UTILS, "create_constant")),
     Assumption("post-lowering passes are registered by _aten_lowering_pass", _LOWERING_PASSES,
                lambda: accepts(_LOWERING_PASSES, "_aten_lowering_pass", ["index"])),
@@ -724,6 +732,16 @@ def _registry_shape() -> Optional[str]:
             return f"DYNAMO_ATEN_CONVERTERS has no entry for {target}"
         if not all(hasattr(c, "converter_implementation") for c in candidates):
             return "DYNAMO_ATEN_CONVERTERS entries have no converter_implementation"
+    return None
+
+
+def _candidates_validate() -> Optional[str]:
+    for candidate in _module(_REGISTRY).DYNAMO_ATEN_CONVERTERS.get(torch.ops.aten.convolution.default) or []:
+        if not hasattr(candidate, "supports_dynamic_shapes"):
+            return "a converter candidate has no supports_dynamic_shapes"
+        parameters = list(inspect.signature(candidate.capability_validator).parameters)
+        if len(parameters) < 2:
+            return f"capability_validator takes {parameters}, not (node, settings)"
     return None
 
 

@@ -8,5 +8,5 @@ if importlib.util.find_spec("torchvision") is not None:
 from . import selection  # noqa: F401,E402  (nonzero / mask index without NonZero, topk_dyn)
 from . import shape, arith, views, creation, slicing, resize  # noqa: F401,E402  (trt_dyn::*_dyn ops)
 from . import guards  # noqa: F401,E402  (trt_dyn::shape_guard_dyn)
-from . import convolution  # noqa: F401,E402  (aten.convolution of a symbolic channel count fixed by the weight)
+from . import fixed_channels  # noqa: F401,E402  (convolution / batch norm / group norm: a symbolic channel count their parameters fix)
 from . import pooling  # noqa: F401,E402  (aten.max_pool2d / 3d with ceil_mode=True, which torch_tensorrt refuses)

@@ -1,5 +1,6 @@
-"""``aten.convolution`` whose input channel count is a symbolic expression that the weight fixes
-(trt_dyn/converters/convolution.py): one engine, numbers equal eager, and inputs that break the count refused.
+"""``aten.convolution``, batch norm and group norm whose input channel count is a symbolic expression that the op's
+parameters fix (trt_dyn/converters/fixed_channels.py): one engine, numbers equal eager, and inputs that break the
+count refused.
 
 The expression appears when torch_tensorrt re-propagates fake values after the dyn lowering: ``view(b, h, w, -1)``
 of a tensor whose sizes are ``ceil(H / 8)`` while ``h = H // 8`` gives ``4 * ceil(H / 8) * ceil(W / 8) // ((H // 8) *
@@ -56,6 +57,54 @@ def test_channel_count_fixed_by_the_weight_compiles_to_one_engine_equal_to_eager
     layers = [engine.network.get_layer(i) for i in range(engine.network.num_layers)]
     assert any(layer.type == trt.LayerType.ASSERTION and "convolution" in layer.name for layer in layers)
     _compare(model, compiled, [(16, 16), (96, 96), (40, 72), (88, 24)], lambda hw: (torch.randn(1, 4, *hw),))
+
+
+class ViewedChannelsNormalized(torch.nn.Module):
+    """The same viewed channels normalized instead of convolved: BatchNorm2d and GroupNorm fix the count by their
+    statistics / number of channels, as the convolution's weight does."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):  # (1, 4, H, W), H and W multiples of 8 in [16, 96]
+        b, c, h, w = x.shape
+        for size in (h, w):
+            torch._check(size % 8 == 0)
+            torch._check(size >= 16)
+            torch._check(size <= 96)
+        features = x[:, :, ::8, ::8].permute(0, 2, 3, 1).reshape(b, h // 8, w // 8, -1).permute(0, 3, 1, 2)
+        return self.norm(features)
+
+
+def _batch_norm():
+    norm = torch.nn.BatchNorm2d(4)
+    with torch.no_grad():
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.normal_()
+        norm.bias.normal_()
+    return norm
+
+
+def _group_norm():
+    norm = torch.nn.GroupNorm(2, 4)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    return norm
+
+
+@pytest.mark.parametrize("make_norm", [_batch_norm, _group_norm], ids=["batch_norm", "group_norm"])
+def test_normalization_of_channels_fixed_by_its_parameters_is_one_engine_equal_to_eager(make_norm):
+    torch.manual_seed(0)
+    model = ViewedChannelsNormalized(make_norm()).eval()
+    program = torch.export.export(model, (torch.randn(1, 4, 64, 48),), dynamic_shapes=({2: AUTO, 3: AUTO},),
+                                  strict=False)
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    assert compiled.num_trt_engines == 1 and compiled.pytorch_nodes == []
+    _compare(model, compiled, [(16, 16), (96, 96), (40, 72), (88, 24)], lambda hw: (torch.randn(1, 4, *hw),),
+             rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow
