@@ -106,3 +106,56 @@ def test_export_image_model_keeps_both_sizes_dynamic():
     program = export_image_model(Pool(), (64, 64), (128, 160), step=1, check_sizes=[(64, 160), (128, 64)])
     ranges = sorted((int(r.lower), int(r.upper)) for r in program.range_constraints.values())
     assert ranges == [(64, 128), (64, 160)]
+
+
+def _v2_style_detector():
+    """fasterrcnn_resnet50_fpn_v2's heads (a 2-conv RPN head; a box head of 4 conv + BatchNorm layers and a linear
+    layer) on a small ResNet-18 FPN: its box head normalizes a data-dependent number of proposals."""
+    from functools import partial
+
+    from torchvision.models import resnet18
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
+    from torchvision.models.detection.rpn import RPNHead
+
+    from trt_dyn.models.zoo import calibrate_batch_norm
+
+    torch.manual_seed(0)
+    backbone = BackboneWithFPN(resnet18(weights=None), {"layer2": "0", "layer3": "1"}, [128, 256], 32)
+    anchors = AnchorGenerator(((16,), (32,), (64,)), ((0.5, 1.0, 2.0),) * 3)
+    box_head = FastRCNNConvFCHead((32, 7, 7), [32, 32, 32, 32], [64], norm_layer=partial(torch.nn.BatchNorm2d))
+    model = FasterRCNN(backbone, rpn_anchor_generator=anchors, rpn_head=RPNHead(32, 3, conv_depth=2),
+                       box_head=box_head, box_predictor=FastRCNNPredictor(64, 3), min_size=64, max_size=128,
+                       rpn_pre_nms_top_n_test=20, rpn_post_nms_top_n_test=10, box_detections_per_img=5,
+                       box_score_thresh=0.0)
+    return calibrate_batch_norm(model.eval(), image_sizes=((64, 96), (96, 64)))
+
+
+def test_box_head_batch_norm_on_a_data_dependent_number_of_proposals():
+    """torch.export cannot trace an eval BatchNorm over a data-dependent batch ("Could not guard on data-dependent
+    expression Eq(196*Min(50, u0), 0)"): the adapter computes it as the affine map it is in eval mode."""
+    from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
+
+    from trt_dyn.testing import compile_cpu
+
+    detector = _v2_style_detector()
+    norms = [m for m in detector.roi_heads.box_head.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert isinstance(detector.roi_heads.box_head, FastRCNNConvFCHead) and len(norms) == 4
+    model = DetectorOutputs(detector).eval()
+    program = export_image_model(model, (64, 64), (128, 128), step=32, example_hw=(96, 64))
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1)
+    assert compiled.num_trt_engines == 1 and compiled.pytorch_nodes == []
+    for index, hw in enumerate([(64, 64), (128, 128), (96, 128)]):
+        image = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(index))
+        # the model's own forward, outside the adapter, at sizes its transform keeps (scale 1: the identity resize)
+        detector.transform.min_size, detector.transform.max_size = (min(hw),), max(hw)
+        with torch.no_grad():
+            want = detector(image)[0]
+            got = compiled(image)
+        assert got[0].shape[0] == want["boxes"].shape[0] > 0
+        torch.testing.assert_close(got[2], want["labels"], rtol=0, atol=0)
+        torch.testing.assert_close(got[1], want["scores"], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(got[0], want["boxes"], rtol=1e-4, atol=1e-3)
+    assert all(type(m).forward is torch.nn.BatchNorm2d.forward and "forward" not in vars(m) for m in norms)

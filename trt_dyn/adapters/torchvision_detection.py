@@ -23,6 +23,10 @@ What torchvision does that ``torch.export`` cannot keep dynamic, and what the ad
   ``.item()``, in a Python loop over the detections; the adapter decodes all detections at once on a grid bounded
   by the image size (:mod:`trt_dyn.adapters.keypoints`: the same bicubic maps up to float rounding, masked to each
   box's size; positions equal torchvision's except on near-ties within that rounding);
+* The RoI heads of the ``_v2`` detectors (``FastRCNNConvFCHead``, ``MaskRCNNHeads`` with a norm layer) run BatchNorm
+  over the proposals, whose number is data-dependent; torch.export cannot trace an eval BatchNorm over such a batch
+  (its meta guards on the element count being 0). The adapter computes every eval BatchNorm of the RoI heads as the
+  affine map it is, ``x * scale + shift`` per channel (the form PyTorch's own inference kernel evaluates);
 * NMS: ``nms="exact"`` (default) runs torchvision's ``batched_nms`` as the one op ``trt_dyn::batched_nms``
   (:func:`trt_dyn.adapters.postprocess.exact_batched_nms`: same kept indices, built from native layers);
   only when the caller asks for ``nms="topk"`` is every ``batched_nms`` replaced by "keep all, sorted by
@@ -132,6 +136,27 @@ def _decode(self, rel_codes: torch.Tensor, boxes: List[torch.Tensor]) -> torch.T
     return pred_boxes.unflatten(1, (-1, 4))
 
 
+def _affine_batch_norm(norm: nn.modules.batchnorm._BatchNorm) -> Callable:
+    """An eval BatchNorm's forward as ``x * scale + shift`` with per-channel scale and shift from its statistics."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight
+        shift = -norm.running_mean * scale
+        if norm.bias is not None:
+            shift = shift + norm.bias
+        per_channel = (1, -1) + (1,) * (x.dim() - 2)
+        return x * scale.reshape(per_channel) + shift.reshape(per_channel)
+
+    return forward
+
+
+def _eval_batch_norms(module: nn.Module) -> List[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.training
+            and m.track_running_stats and m.running_mean is not None]
+
+
 def _unresized(transform: nn.Module) -> Callable:
     def resize(image, target=None):
         return image, target
@@ -210,6 +235,8 @@ def detection_export_mode(model: nn.Module, nms: str = "exact") -> Iterator[nn.M
             stack.enter_context(_patched(roi_heads, "forward", _recording_image_shapes(roi_heads, image_shapes_seen)))
             stack.enter_context(_patched(roi_heads_module, "keypointrcnn_inference",
                                          _bounded_keypoint_inference(image_shapes_seen)))
+        for norm in _eval_batch_norms(roi_heads) if roi_heads is not None else ():
+            stack.enter_context(_patched(norm, "forward", _affine_batch_norm(norm)))
         stack.enter_context(topk_instead_of_nms() if nms == "topk" else exact_batched_nms())
         yield model
 
