@@ -60,6 +60,9 @@ def test_relational_guard_is_checked_by_the_engine():
     with pytest.raises(AssertionLayerError, match=r"x\.size\(\)\[2\] <= x\.size\(\)\[3\]") as info:
         compiled(x)
     assert "test_export_guards.py" in str(info.value)  # the user's line that made the guard
+    # two sizes: the traced example satisfies it, and the first combination of the ranges that does not
+    assert "it holds at the traced x.size()[2]=12, x.size()[3]=20 and fails e.g. at x.size()[2]=9, x.size()[3]=8" \
+        in str(info.value)
 
 
 def test_modular_guard_is_checked_by_the_engine():
@@ -68,8 +71,10 @@ def test_modular_guard_is_checked_by_the_engine():
     for hw in ((8, 8), (13, 22), (40, 40), (9, 36)):
         x = torch.randn(1, 2, *hw)
         torch.testing.assert_close(compiled(x), BranchOnParity()(x))
-    with pytest.raises(AssertionLayerError, match="% 2"):
+    with pytest.raises(AssertionLayerError, match="% 2") as info:
         compiled(torch.randn(1, 2, 10, 15))
+    # the message says which sizes the engine takes: W even, 8 to 40 (traced at 14)
+    assert "x.size()[3] = 8, 10, ..., 40 (every 2nd)" in str(info.value)
 
 
 def test_guards_implied_by_the_ranges_add_nothing():
@@ -246,3 +251,18 @@ def test_guards_are_found_when_a_get_attr_comes_before_the_inputs():
     torch.testing.assert_close(out[0] if isinstance(out, (tuple, list)) else out, BranchWithWeight()(x))
     with pytest.raises(AssertionError):
         gm(torch.randn(1, 2, 31, 9))  # inside both ranges, but h > w: the guard refuses it
+
+
+@pytest.mark.parametrize("values, text", [
+    ([], "no size"),
+    ([5, 9], "5, 9"),
+    (list(range(8, 41)), "8 to 40"),
+    (list(range(2, 30, 3)), "2, 5, ..., 29 (every 3rd)"),
+    (list(range(7, 100, 11)), "7, 18, ..., 95 (every 11th)"),
+    ([1, 2, 3, 10, 11, 20], "1 to 3, 10 to 11, 20"),
+    ([1, 3, 4, 8, 12, 13, 17, 30], "1, 3, 4, 8, 12, 13, ... (8 sizes)"),
+])
+def test_sizes_a_guard_accepts_are_said_in_a_few_words(values, text):
+    from trt_dyn.lowering.export_guards import _listed
+
+    assert _listed(values) == text

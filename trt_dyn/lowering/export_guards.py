@@ -57,13 +57,12 @@ def _input_dims(gm: GraphModule) -> Dict[Any, Tuple[Node, int]]:
 EXHAUSTIVE_LIMIT = 1 << 22
 
 
-def _implied_by_ranges(expr: Any, shape_env: Any) -> bool:
-    """True when the condition holds for every size inside the symbols' ranges: checked at every
-    combination of sizes when there are at most :data:`EXHAUSTIVE_LIMIT` (NumPy's ``//`` and ``%``
-    round toward -inf as Python's do), else proven by interval arithmetic (False: not proven)."""
+def _evaluated_over_ranges(expr: Any, shape_env: Any) -> Optional[Tuple[List[Any], List[Tuple[int, int]], Any]]:
+    """(symbols, their ``(low, high)`` ranges, the condition at every combination of sizes as a boolean array indexed
+    like the ranges) when there are at most :data:`EXHAUSTIVE_LIMIT` combinations (NumPy's ``//`` and ``%`` round
+    toward -inf as Python's do); None when there are more, a range is unbounded or the condition is no integer
+    arithmetic."""
     import numpy as np
-    import sympy
-    from torch.utils._sympy.value_ranges import bound_sympy
 
     ranges = {s: shape_env.var_to_range[s] for s in expr.free_symbols if s in shape_env.var_to_range}
     try:
@@ -71,16 +70,83 @@ def _implied_by_ranges(expr: Any, shape_env: Any) -> bool:
         spans = [(int(ranges[s].lower), int(ranges[s].upper)) for s in symbols]
         affordable = bool(spans) and np.prod([hi - lo + 1 for lo, hi in spans], dtype=np.float64) <= EXHAUSTIVE_LIMIT
     except (ValueError, KeyError, TypeError, OverflowError, AttributeError):  # unsupported, or an unbounded range
-        affordable = False
-    if affordable:
-        grids = np.meshgrid(*[np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in spans], indexing="ij")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            holds = eval(text, {"__builtins__": {}, **_vectorised_names()}, {f"v{i}": g for i, g in enumerate(grids)})
-        return bool(np.all(holds))
+        return None
+    if not affordable:
+        return None
+    grids = np.meshgrid(*[np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in spans], indexing="ij")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        holds = eval(text, {"__builtins__": {}, **_vectorised_names()}, {f"v{i}": g for i, g in enumerate(grids)})
+    return symbols, spans, np.broadcast_to(np.asarray(holds, dtype=bool), grids[0].shape)
+
+
+def _implied_by_ranges(expr: Any, shape_env: Any) -> bool:
+    """True when the condition holds for every size inside the symbols' ranges: checked at every combination of
+    sizes (:func:`_evaluated_over_ranges`) when affordable, else proven by interval arithmetic (False: not
+    proven)."""
+    import sympy
+    from torch.utils._sympy.value_ranges import bound_sympy
+
+    evaluated = _evaluated_over_ranges(expr, shape_env)
+    if evaluated is not None:
+        return bool(evaluated[2].all())
+    ranges = {s: shape_env.var_to_range[s] for s in expr.free_symbols if s in shape_env.var_to_range}
     try:
         return bound_sympy(expr, ranges).lower == sympy.true
     except Exception:  # no interval rule for some function: not proven
         return False
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _listed(values: Sequence[int]) -> str:
+    """Sizes in a few words: ``8 to 40``, ``8, 10, ..., 40 (every 2nd)``, runs, or the first few."""
+    if not values:
+        return "no size"
+    steps = {b - a for a, b in zip(values, values[1:])}
+    if len(values) <= 4:
+        return ", ".join(map(str, values))
+    if steps == {1}:
+        return f"{values[0]} to {values[-1]}"
+    if len(steps) == 1:
+        step = steps.pop()
+        return f"{values[0]}, {values[1]}, ..., {values[-1]} (every {_ordinal(step)})"
+    runs: List[List[int]] = []
+    for value in values:
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    if len(runs) <= 4:
+        return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]} to {r[-1]}" for r in runs)
+    return ", ".join(map(str, values[:6])) + f", ... ({len(values)} sizes)"
+
+
+def _where_it_holds(expr: Any, shape_env: Any, dims: Dict[Any, Tuple[Node, int]]) -> str:
+    """Which input sizes of the profile satisfy the guard, for its message ("" when too many to check): the sizes
+    of a one-size guard; for more, the traced example and the first combination that fails."""
+    import numpy as np
+
+    evaluated = _evaluated_over_ranges(expr, shape_env)
+    if evaluated is None:
+        return ""
+    symbols, spans, holds = evaluated
+    names = [f"{dims[s][0].name}.size()[{dims[s][1]}]" for s in symbols]
+    if len(symbols) == 1:
+        return f"; within the profile it holds for {names[0]} = " + \
+            _listed([spans[0][0] + int(i) for i in np.flatnonzero(holds)])
+    traced = [shape_env.var_to_val.get(s) for s in symbols]
+    text = ""
+    if all(value is not None for value in traced):
+        text = "; it holds at the traced " + ", ".join(f"{n}={int(v)}" for n, v in zip(names, traced))
+    failing = np.argwhere(~holds)
+    if len(failing):
+        first = [spans[i][0] + int(offset) for i, offset in enumerate(failing[0])]
+        text += (" and fails" if text else "; it fails") + " e.g. at " + \
+            ", ".join(f"{n}={v}" for n, v in zip(names, first))
+    return text
 
 
 def _location(guard: Any) -> Tuple[str, str]:
@@ -321,13 +387,15 @@ def insert_guards(gm: GraphModule, on_missing: Optional[str] = None) -> int:
     checks = []  # (condition over v0, v1, ..., the input dims they read, message)
     if _dynamo_free():
         dims = _input_dims(gm)
+        shape_env = _shape_env(gm)
         for guard in input_size_guards(gm):
             if str(guard.expr) in unchecked:
                 continue
             condition, symbols = guard_expression(guard.expr)
             checks.append((condition, [dims[s] for s in symbols],
                            f"guard {_readable(condition, symbols, dims)} recorded by torch.export at {guard.source} "
-                           "does not hold for these input sizes (the engine was built for inputs that satisfy it)"))
+                           "does not hold for these input sizes (the engine was built for inputs that satisfy it"
+                           f"{_where_it_holds(guard.expr, shape_env, dims)})"))
         for group in _unified_dims(gm):
             names = [f"{node.name}.size()[{dim}]" for node, dim in group]
             checks.append((" and ".join(f"(v0 == v{i})" for i in range(1, len(group))), group,
