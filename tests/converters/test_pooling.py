@@ -1,7 +1,9 @@
-"""``aten.max_pool2d`` / ``max_pool3d`` with ``ceil_mode=True`` (trt_dyn/converters/pooling.py): torch_tensorrt
-refuses ceil mode (its capability validator), so SqueezeNet and GoogLeNet, static or dynamic, were cut into
+"""``aten.max_pool2d`` / ``max_pool3d`` / ``avg_pool2d`` / ``avg_pool3d`` with ``ceil_mode=True``
+(trt_dyn/converters/pooling.py): torch_tensorrt refuses ceil mode (its capability validator), so SqueezeNet and
+GoogLeNet (max) and timm's ResNet-D family (average, ``count_include_pad=False``), static or dynamic, were cut into
 several engines with the pools left to PyTorch. Max pooling is exact: every output must equal eager's bit for bit,
-at sizes where PyTorch drops the last window (it would start inside the right padding) and where it does not."""
+at sizes where PyTorch drops the last window (it would start inside the right padding) and where it does not.
+Average pooling must also divide by what PyTorch divides by where the last window hangs over the end."""
 
 import pytest
 import torch
@@ -91,6 +93,63 @@ def test_ceil_mode_max_pool_of_static_shapes():
 def test_squeezenet_is_one_engine_equal_to_eager():
     torch.manual_seed(0)
     model = torchvision.models.squeezenet1_1(weights=None).eval()
+    program = torch.export.export(model, (torch.randn(1, 3, 96, 112),),
+                                  dynamic_shapes=({2: AUTO, 3: AUTO},), strict=False)
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1,
+                           arg_inputs=[{"min": (1, 3, 64, 64), "opt": (1, 3, 96, 112), "max": (1, 3, 160, 160)}])
+    assert compiled.num_trt_engines == 1 and compiled.pytorch_nodes == []
+    for index, hw in enumerate([(64, 64), (160, 160), (97, 131), (75, 154)]):
+        images = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(index))
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(images), model(images), rtol=1e-4, atol=1e-5,
+                                       msg=lambda m: f"{hw}: {m}")
+
+
+@pytest.mark.parametrize("kernel, stride, padding, count_include_pad", [
+    (2, 2, 0, False),   # timm's ResNet-D shortcut: odd sizes leave a last window of one row / column
+    (2, 2, 0, True),
+    (3, 2, 1, True),    # the divisor counts the padding, not the overhang past it
+    (3, 2, 1, False),
+    ((3, 2), (2, 2), (1, 0), True),
+])
+def test_ceil_mode_avg_pool_is_one_engine_equal_to_eager(kernel, stride, padding, count_include_pad):
+    k, s, p = (v if isinstance(v, tuple) else (v, v) for v in (kernel, stride, padding))
+    assert not any(_last_window_dropped(n, k[i], s[i], p[i]) for i in range(2) for n in range(3, 41))
+    pool = torch.nn.AvgPool2d(kernel, stride, padding, ceil_mode=True, count_include_pad=count_include_pad)
+    run_converter_test(Pool(pool), (torch.randn(2, 3, 6, 9),), {"x": {2: (3, 40), 3: (5, 33)}},
+                       tolerances={torch.float32: (1e-6, 1e-6)},
+                       extra_points=[{"x": (2, 3, 7, 9)}, {"x": (2, 3, 13, 21)}])
+
+
+def test_ceil_mode_avg_pool_that_may_drop_the_last_window():
+    from trt_dyn.testing.executor.errors import AssertionLayerError
+
+    model = Pool(torch.nn.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=True)).eval()
+    program = torch.export.export(model, (torch.randn(1, 2, 7, 8),), dynamic_shapes=({2: AUTO, 3: AUTO},),
+                                  strict=False)
+    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1,
+                           arg_inputs=[{"min": (1, 2, 2, 2), "opt": (1, 2, 7, 8), "max": (1, 2, 20, 20)}])
+    assert compiled.num_trt_engines == 1 and compiled.pytorch_nodes == []
+    for index, hw in enumerate([(3, 2), (7, 8), (19, 20), (11, 14)]):  # H odd: dropped; W even: kept
+        x = torch.randn(1, 2, *hw, generator=torch.Generator().manual_seed(index))
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-6, atol=1e-6, msg=lambda m: f"{hw}: {m}")
+    with pytest.raises(AssertionLayerError):
+        compiled(torch.randn(1, 2, 8, 8))
+
+
+def test_avg_pool_with_a_divisor_override_is_left_to_torch_tensorrt():
+    pool = torch.nn.AvgPool2d(2, 2, ceil_mode=True, divisor_override=3)
+    program = torch.export.export(Pool(pool), (torch.randn(1, 2, 7, 9),), strict=False)
+    compiled = compile_cpu(program, min_block_size=1)
+    assert [node.target for node in compiled.pytorch_nodes] == ["aten.avg_pool2d.default"]
+    x = torch.randn(1, 2, 7, 9)
+    torch.testing.assert_close(compiled(x), Pool(pool)(x))
+
+
+def test_resnet_d_of_timm_is_one_engine_equal_to_eager():
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18d", pretrained=False, num_classes=10).eval()
     program = torch.export.export(model, (torch.randn(1, 3, 96, 112),),
                                   dynamic_shapes=({2: AUTO, 3: AUTO},), strict=False)
     compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1,
