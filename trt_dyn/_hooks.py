@@ -47,6 +47,8 @@ hook                                       what it touches                      
 :func:`restore_attributes`                 ``current_device`` / ``mem_get_info``,
                                            ``Runtime.deserialize_cuda_engine``
 :func:`recording_unsupported_nodes`        the partitioners' ``is_node_supported``              ``testing.upstream``
+:func:`naming_refused_nodes`               ``TRTPartitioner.partition_graph`` / ``propose_partitions`` ``lowering.pipeline``
+                                           (wrapped: their require_full_compilation refusal)
 ========================================  ===================================================  =====================
 
 This module imports only the standard library and torch at module level (torch_tensorrt inside each function, or
@@ -558,6 +560,32 @@ def recording_unsupported_nodes(record: Callable[[torch.fx.Node], None]) -> None
         support.is_node_supported = is_node_supported
 
 
+def naming_refused_nodes(describe: Callable[[List[torch.fx.Node]], str]) -> None:
+    """From now on (once), when a partitioner refuses ``require_full_compilation`` ("model is not fully supported"),
+    its AssertionError says ``describe(nodes)`` too: the call_function nodes its own operator support refuses."""
+    for path, method, graph_attribute in ((_PARTITIONERS[0], "partition_graph", "module"),
+                                          (_PARTITIONERS[1], "propose_partitions", "graph_module")):
+        partitioner = _module(path).TRTPartitioner
+        if (partitioner, method) in REPLACED:
+            continue
+        original = getattr(partitioner, method)
+
+        def refusing_with_nodes(self: Any, *args: Any, _original: Any = original, _graph: str = graph_attribute,
+                                **kwargs: Any) -> Any:
+            try:
+                return _original(self, *args, **kwargs)
+            except AssertionError as error:
+                if "require_full_compilation" not in str(error):
+                    raise
+                module = getattr(self, _graph)
+                submodules = dict(module.named_modules())
+                refused = [node for node in module.graph.nodes if node.op == "call_function"
+                           and not self.operator_support.is_node_supported(submodules, node)]
+                raise AssertionError(f"{error}: {describe(refused)}") from error
+
+        replace_attribute(partitioner, method, refusing_with_nodes)
+
+
 # ---- assumptions (checked by tests/test_hooks.py) ----
 
 
@@ -715,6 +743,9 @@ ASSUMPTIONS: List[Assumption] = [
                    "ENGINE_IDX", "NAME_IDX", "ABI_TARGET_IDX", "DEVICE_IDX", "INPUT_BINDING_NAMES_IDX",
                    "OUTPUT_BINDING_NAMES_IDX", "HW_COMPATIBLE_IDX", "TARGET_PLATFORM_IDX",
                    "SERIALIZED_METADATA_IDX", "deserialize_binding_names"))), None)),
+    Assumption("the partitioners refuse require_full_compilation in TRTPartitioner.partition_graph (adjacency) / "
+               ".propose_partitions (global), holding module / graph_module and operator_support",
+               "torch_tensorrt.dynamo.partitioning", lambda: _partitioners_refuse_where_named()),
     Assumption("both partitioners ask is_node_supported(self, submodules, node)", "torch_tensorrt.dynamo.partitioning",
                lambda: accepts(_PARTITIONERS[0], "OpSupportTester.is_node_supported", ["submodules", "node"]) or
                accepts(_PARTITIONERS[1], "TorchTensorRTOperatorSupport.is_node_supported", ["submodules", "node"])),
@@ -732,6 +763,19 @@ def _registry_shape() -> Optional[str]:
             return f"DYNAMO_ATEN_CONVERTERS has no entry for {target}"
         if not all(hasattr(c, "converter_implementation") for c in candidates):
             return "DYNAMO_ATEN_CONVERTERS entries have no converter_implementation"
+    return None
+
+
+def _partitioners_refuse_where_named() -> Optional[str]:
+    for path, method, graph_attribute in ((_PARTITIONERS[0], "partition_graph", "self.module ="),
+                                          (_PARTITIONERS[1], "propose_partitions", "graph_module")):
+        partitioner = _module(path).TRTPartitioner
+        source = inspect.getsource(REPLACED.get((partitioner, method), getattr(partitioner, method)))
+        if "require_full_compilation" not in source:
+            return f"{path}.TRTPartitioner.{method} does not check require_full_compilation"
+        if graph_attribute not in inspect.getsource(partitioner.__init__) + inspect.getsource(
+                inspect.getmro(partitioner)[1].__init__):
+            return f"{path}.TRTPartitioner keeps no {graph_attribute.split()[0]}"
     return None
 
 

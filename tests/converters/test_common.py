@@ -83,3 +83,25 @@ def test_a_shape_value_of_the_wrong_rank_is_refused_naming_the_argument(converte
         convert(ctx, target, args(x, three_sizes), {}, "node_1")
     assert info.value.op == str(target)
     assert f"node_1/{bad}" in str(info.value) and "(3,)" in str(info.value)
+
+
+class DivisorOverride(torch.nn.Module):
+    def forward(self, x):
+        y = torch.relu(x)
+        return torch.nn.functional.avg_pool2d(y, 2, ceil_mode=True, divisor_override=3) + 1
+
+
+@pytest.mark.parametrize("use_fast_partitioner", [True, False])
+def test_full_compilation_refused_names_the_nodes_no_converter_accepts(use_fast_partitioner):
+    """torch_tensorrt's partitioners say only "model is not fully supported"; the error now names each node no
+    converter accepts, with its op and the user's source line (no converter takes a divisor override)."""
+    from trt_dyn.testing import compile_cpu
+
+    program = torch.export.export(DivisorOverride(), (torch.randn(1, 2, 7, 9),), strict=False)
+    with pytest.raises(AssertionError, match="not fully supported") as info:
+        compile_cpu(program, require_full_compilation=True, min_block_size=1,
+                    use_fast_partitioner=use_fast_partitioner)
+    message = str(info.value)
+    assert "aten.avg_pool2d.default (node avg_pool2d" in message
+    assert "test_common.py" in message and "divisor_override=3" in message
+    assert "aten.relu" not in message and "aten.add" not in message  # converted nodes are not listed

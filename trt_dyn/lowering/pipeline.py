@@ -22,10 +22,11 @@ from typing import Any, Callable, List
 import torch
 
 from .._hooks import (compilation_settings, decompositions, install_post_lowering_passes, installed_passes,
-                      lower_before_decomposing, passes_before, post_lowering_passes)
+                      lower_before_decomposing, naming_refused_nodes, passes_before, post_lowering_passes)
 from .data_dependent import data_dependent_pass
 from .dyn_pass import dyn_lowering_pass
 from .export_guards import export_guard_pass
+from .toolbox import source_location
 from .upstream_guards import UPSTREAM_GUARDS
 
 LoweringPass = Callable[[torch.fx.GraphModule, Any], torch.fx.GraphModule]
@@ -100,6 +101,20 @@ def register() -> None:
     torch_tensorrt's own registration decorator (:func:`trt_dyn._hooks.install_post_lowering_passes`).
     """
     install_post_lowering_passes(PASSES, UPSTREAM_GUARDS)
+    naming_refused_nodes(describe_refused_nodes)
+
+
+def describe_refused_nodes(nodes: List[torch.fx.Node]) -> str:
+    """What a partitioner's "model is not fully supported" leaves out: each node it keeps out of TensorRT, with
+    its op and the user's source line."""
+    if not nodes:
+        return "the partitioner found every node convertible but made more than one TensorRT block"
+    lines = []
+    for node in nodes:
+        where, code = source_location(node.meta.get("stack_trace"))
+        lines.append(f"  {node.target} (node {node.name}): {where}" + (f": {code}" if code else ""))
+    return ("no torch_tensorrt converter accepts these nodes (a converter's capability validator refuses an "
+            "argument), or torch_executed_ops keeps them in PyTorch:\n" + "\n".join(lines))
 
 
 def registered() -> List[str]:
