@@ -566,10 +566,11 @@ def naming_refused_nodes(describe: Callable[[List[torch.fx.Node]], str]) -> None
     for path, method, graph_attribute in ((_PARTITIONERS[0], "partition_graph", "module"),
                                           (_PARTITIONERS[1], "propose_partitions", "graph_module")):
         partitioner = _module(path).TRTPartitioner
-        if (partitioner, method) in REPLACED:
-            continue
         original = getattr(partitioner, method)
+        if hasattr(original, "__wrapped__"):  # installed already
+            continue
 
+        @functools.wraps(original)
         def refusing_with_nodes(self: Any, *args: Any, _original: Any = original, _graph: str = graph_attribute,
                                 **kwargs: Any) -> Any:
             try:
@@ -583,7 +584,8 @@ def naming_refused_nodes(describe: Callable[[List[torch.fx.Node]], str]) -> None
                            and not self.operator_support.is_node_supported(submodules, node)]
                 raise AssertionError(f"{error}: {describe(refused)}") from error
 
-        replace_attribute(partitioner, method, refusing_with_nodes)
+        # not replace_attribute: no_gpu.uninstall() restores the no-GPU shim only
+        setattr(partitioner, method, refusing_with_nodes)
 
 
 # ---- assumptions (checked by tests/test_hooks.py) ----
@@ -770,7 +772,7 @@ def _partitioners_refuse_where_named() -> Optional[str]:
     for path, method, graph_attribute in ((_PARTITIONERS[0], "partition_graph", "self.module ="),
                                           (_PARTITIONERS[1], "propose_partitions", "graph_module")):
         partitioner = _module(path).TRTPartitioner
-        source = inspect.getsource(REPLACED.get((partitioner, method), getattr(partitioner, method)))
+        source = inspect.getsource(inspect.unwrap(getattr(partitioner, method)))
         if "require_full_compilation" not in source:
             return f"{path}.TRTPartitioner.{method} does not check require_full_compilation"
         if graph_attribute not in inspect.getsource(partitioner.__init__) + inspect.getsource(
