@@ -90,21 +90,6 @@ def test_ceil_mode_max_pool_of_static_shapes():
     assert result.compiled(torch.randn(1, 4, 11, 14)).shape == (1, 4, 6, 8)  # H: 7 windows, the last dropped
 
 
-def test_squeezenet_is_one_engine_equal_to_eager():
-    torch.manual_seed(0)
-    model = torchvision.models.squeezenet1_1(weights=None).eval()
-    program = torch.export.export(model, (torch.randn(1, 3, 96, 112),),
-                                  dynamic_shapes=({2: AUTO, 3: AUTO},), strict=False)
-    compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1,
-                           arg_inputs=[{"min": (1, 3, 64, 64), "opt": (1, 3, 96, 112), "max": (1, 3, 160, 160)}])
-    assert compiled.num_trt_engines == 1 and compiled.pytorch_nodes == []
-    for index, hw in enumerate([(64, 64), (160, 160), (97, 131), (75, 154)]):
-        images = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(index))
-        with torch.no_grad():
-            torch.testing.assert_close(compiled(images), model(images), rtol=1e-4, atol=1e-5,
-                                       msg=lambda m: f"{hw}: {m}")
-
-
 @pytest.mark.parametrize("kernel, stride, padding, count_include_pad", [
     (2, 2, 0, False),   # timm's ResNet-D shortcut: odd sizes leave a last window of one row / column
     (2, 2, 0, True),
@@ -146,10 +131,19 @@ def test_avg_pool_with_a_divisor_override_is_left_to_torch_tensorrt():
     torch.testing.assert_close(compiled(x), Pool(pool)(x))
 
 
-def test_resnet_d_of_timm_is_one_engine_equal_to_eager():
-    timm = pytest.importorskip("timm")
+def _squeezenet():
+    return torchvision.models.squeezenet1_1(weights=None)
+
+
+def _timm_resnet_d():
+    return pytest.importorskip("timm").create_model("resnet18d", pretrained=False, num_classes=10)
+
+
+@pytest.mark.parametrize("build", [_squeezenet, _timm_resnet_d], ids=["squeezenet1_1", "timm_resnet18d"])
+def test_models_with_ceil_mode_pools_are_one_engine_equal_to_eager(build):
+    """SqueezeNet (max pools) and timm's ResNet-D (the shortcut's average pool), as users bring them."""
     torch.manual_seed(0)
-    model = timm.create_model("resnet18d", pretrained=False, num_classes=10).eval()
+    model = build().eval()
     program = torch.export.export(model, (torch.randn(1, 3, 96, 112),),
                                   dynamic_shapes=({2: AUTO, 3: AUTO},), strict=False)
     compiled = compile_cpu(program, require_full_compilation=True, min_block_size=1,
