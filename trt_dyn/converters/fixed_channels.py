@@ -33,7 +33,7 @@ def _static_shape(value: Any) -> Optional[tuple]:
     if isinstance(value, Node):
         value = value.meta.get("val")
     shape = getattr(value, "shape", None)
-    if shape is None or not all(type(size) is int or (isinstance(size, int) and size >= 0) for size in shape):
+    if shape is None or not all(type(size) is int and size >= 0 for size in shape):  # an ITensor's -1: dynamic
         return None
     return tuple(int(size) for size in shape)
 
